@@ -1,0 +1,134 @@
+"""Tasks per second of no-op work: swarmbalancer's embedded runtime next to the usual ways of
+running many small tasks in Python, all measured in the same run on the same machine.
+
+    uv run python benchmarks/overhead.py [--tasks 50000] [--repeat 3] [--peers]
+
+Prints a table and each rate as a ratio of ThreadPoolExecutor's. `--peers` adds Dask distributed
+(LocalCluster(processes=False)) and Ray (local) where they are installed (`uv sync --group bench`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any
+
+from swarmbalancer import Balancer
+
+
+def noop(x: Any) -> Any:
+    return x
+
+
+async def anoop(task: Any) -> Any:
+    return None
+
+
+def bench_thread_pool(n: int) -> float:
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        start = time.perf_counter()
+        wait([pool.submit(noop, i) for i in range(n)])
+        return n / (time.perf_counter() - start)
+
+
+def bench_gather(n: int) -> float:
+    async def main() -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(anoop(i) for i in range(n)))
+        return n / (time.perf_counter() - start)
+
+    return asyncio.run(main())
+
+
+def bench_swarmbalancer(n: int, strategy: str = "adaptive", agents: int = 4) -> float:
+    async def main() -> float:
+        lb = Balancer({"strategy": strategy, "rebalanceEnabled": False})
+        for i in range(agents):
+            lb.add_agent(f"a{i}", anoop, capacity=64)
+        async with lb:
+            start = time.perf_counter()
+            for _ in range(n):
+                await lb.submit(None)
+            await lb.join()
+            elapsed = time.perf_counter() - start
+        report = lb.report()
+        assert report["completed"] == n and report["lost"] == 0, report
+        return n / elapsed
+
+    return asyncio.run(main())
+
+
+def bench_dask(n: int) -> float | None:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        return None
+    with (
+        LocalCluster(
+            n_workers=4, threads_per_worker=4, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.gather(client.map(noop, range(100), pure=False))
+        start = time.perf_counter()
+        client.gather(client.map(noop, range(n), pure=False))
+        return n / (time.perf_counter() - start)
+
+
+def bench_ray(n: int) -> float | None:
+    try:
+        import ray
+    except ImportError:
+        return None
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = ray.remote(noop)
+        ray.get([remote.remote(i) for i in range(100)])
+        start = time.perf_counter()
+        ray.get([remote.remote(i) for i in range(n)])
+        return n / (time.perf_counter() - start)
+    finally:
+        ray.shutdown()
+
+
+def median_rate(fn: Callable[[int], float | None], n: int, repeat: int) -> float | None:
+    rates = [fn(n) for _ in range(repeat)]
+    if any(r is None for r in rates):
+        return None
+    return statistics.median(r for r in rates if r is not None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--peers", action="store_true", help="also Dask and Ray, where installed")
+    args = parser.parse_args()
+    contenders: list[tuple[str, Callable[[int], float | None]]] = [
+        ("ThreadPoolExecutor(16)", bench_thread_pool),
+        ("asyncio.gather (floor)", bench_gather),
+        ("swarmbalancer adaptive", bench_swarmbalancer),
+        ("swarmbalancer round_robin", lambda n: bench_swarmbalancer(n, "round_robin")),
+    ]
+    if args.peers:
+        contenders += [("dask LocalCluster(processes=False)", bench_dask), ("ray local", bench_ray)]
+    rates = {name: median_rate(fn, args.tasks, args.repeat) for name, fn in contenders}
+    base = rates["ThreadPoolExecutor(16)"]
+    print(f"{args.tasks} no-op tasks, median of {args.repeat} runs")
+    print(f"{'runner':<38}{'tasks/s':>12}{'vs ThreadPoolExecutor':>24}")
+    for name, rate in rates.items():
+        if rate is None:
+            print(f"{name:<38}{'not installed':>12}")
+            continue
+        ratio = rate / base if base else float("nan")
+        print(f"{name:<38}{rate:>12,.0f}{ratio:>23.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""swarmbalancer: spread tasks across a swarm of agents so that none is overloaded, the important
+work goes first, deadlines hold, failing agents are cut out, and every decision is measured.
+
+Public names load on first use (PEP 562), so `import swarmbalancer` stays cheap for the CLI.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from swarmbalancer.clock import Clock, ManualClock, MonotonicClock
+    from swarmbalancer.config import BalancerConfig, load_config
+    from swarmbalancer.coordinator import Assignment, Coordinator, Outcome
+    from swarmbalancer.errors import (
+        CircuitOpenError,
+        ConfigError,
+        QueueFull,
+        SwarmBalancerError,
+        TaskFailed,
+        TaskRejected,
+        WorkloadError,
+    )
+    from swarmbalancer.model import AgentSpec, AgentState, Priority, Task, TaskState
+    from swarmbalancer.policies.breaker import BreakerSettings, BreakerState
+    from swarmbalancer.runtime.balancer import Balancer
+    from swarmbalancer.runtime.guard import CircuitBreaker
+    from swarmbalancer.runtime.handles import TaskHandle
+    from swarmbalancer.store import MemoryStore, Store
+
+__version__ = "0.1.0"
+
+_WHERE = {
+    "Clock": "clock",
+    "ManualClock": "clock",
+    "MonotonicClock": "clock",
+    "BalancerConfig": "config",
+    "load_config": "config",
+    "Assignment": "coordinator",
+    "Coordinator": "coordinator",
+    "Outcome": "coordinator",
+    "CircuitOpenError": "errors",
+    "ConfigError": "errors",
+    "QueueFull": "errors",
+    "SwarmBalancerError": "errors",
+    "TaskFailed": "errors",
+    "TaskRejected": "errors",
+    "WorkloadError": "errors",
+    "AgentSpec": "model",
+    "AgentState": "model",
+    "Priority": "model",
+    "Task": "model",
+    "TaskState": "model",
+    "BreakerSettings": "policies.breaker",
+    "BreakerState": "policies.breaker",
+    "Balancer": "runtime.balancer",
+    "CircuitBreaker": "runtime.guard",
+    "TaskHandle": "runtime.handles",
+    "MemoryStore": "store",
+    "Store": "store",
+}
+
+__all__ = sorted([*_WHERE, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'swarmbalancer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"swarmbalancer.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

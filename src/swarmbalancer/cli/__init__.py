@@ -1,0 +1,1 @@
+"""The `swarmbalancer` command line (Typer + Rich)."""

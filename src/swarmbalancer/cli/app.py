@@ -1,0 +1,157 @@
+"""The `swarmbalancer` command: run, simulate and demo workloads, and manage configuration."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from swarmbalancer.cli import display
+from swarmbalancer.cli.settings import DEFAULT_FILE, effective_config, parse_json_option, read_file
+from swarmbalancer.config import STRATEGIES, BalancerConfig
+from swarmbalancer.errors import SwarmBalancerError
+
+app = typer.Typer(
+    name="swarmbalancer",
+    help="Spread tasks across a swarm of agents: routing, stealing, priorities, breakers, metrics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+StrategyOpt = Annotated[
+    str | None, typer.Option("--strategy", "-s", help=f"one of {', '.join(STRATEGIES)}")
+]
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="config overrides as JSON")]
+FileOpt = Annotated[Path, typer.Option("--file", help="configuration file")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the report as JSON on stdout")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no live display")]
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one clear error line and return the exit to raise (status 2)."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+def _config(
+    workload_layer: dict[str, Any], config: str | None, strategy: str | None, file: Path
+) -> BalancerConfig:
+    flags = {"strategy": strategy} if strategy else {}
+    return effective_config(read_file(file), workload_layer, parse_json_option(config), flags)
+
+
+@app.command()
+def run(
+    workload: Annotated[Path, typer.Argument(help="workload file (YAML or JSON)")],
+    strategy: StrategyOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    handler: Annotated[
+        str | None, typer.Option(help="module:function to run each task with")
+    ] = None,
+    file: FileOpt = DEFAULT_FILE,
+) -> None:
+    """Run a workload for real in the embedded runtime and report what happened."""
+    from swarmbalancer.runtime.runner import load_handler
+    from swarmbalancer.workload import load_workload
+
+    try:
+        spec = load_workload(workload)
+        cfg = _config({"seed": spec.seed, **(spec.config or {})}, config, strategy, file)
+        user_handler = load_handler(handler) if handler else None
+        report = _run_live(spec, cfg, user_handler, quiet or as_json, title=workload.name)
+    except SwarmBalancerError as exc:
+        raise fail(str(exc)) from None
+    _emit(report, as_json, title=f"{workload.name} · {cfg.strategy}")
+
+
+@app.command()
+def demo(
+    strategy: StrategyOpt = None,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """A built-in heterogeneous swarm with a failing agent, run live (about 10 seconds)."""
+    from swarmbalancer.workload.demo import demo_workload
+
+    try:
+        spec = demo_workload()
+        cfg = _config({"seed": spec.seed, **(spec.config or {})}, None, strategy, Path("/nonexistent"))
+        if not quiet and not as_json:
+            err.print(f"[bold]demo[/]: {spec.description}")
+        report = _run_live(spec, cfg, None, quiet or as_json, title="demo")
+    except SwarmBalancerError as exc:
+        raise fail(str(exc)) from None
+    _emit(report, as_json, title=f"demo · {cfg.strategy}")
+
+
+@app.command("config-manage")
+def config_manage(
+    action: Annotated[str, typer.Option(help="get | validate | update")] = "get",
+    config: ConfigOpt = None,
+    file: FileOpt = DEFAULT_FILE,
+) -> None:
+    """Read, check or update the configuration file the other commands use."""
+    try:
+        if action == "get":
+            cfg = effective_config(read_file(file), parse_json_option(config))
+            out.print_json(json.dumps(cfg.to_dict()))
+        elif action == "validate":
+            changes = parse_json_option(config) if config else read_file(file)
+            effective_config(changes)
+            err.print(f"[green]valid[/]: {len(changes)} key(s) checked")
+        elif action == "update":
+            if not config:
+                raise fail("--config: `update` needs the keys to change, as JSON")
+            stored = {**read_file(file), **parse_json_option(config)}
+            effective_config(stored)
+            file.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            err.print(f"[green]updated[/] {file}: {', '.join(sorted(parse_json_option(config)))}")
+        else:
+            raise fail(f"--action: {action!r} is not one of get, validate, update")
+    except SwarmBalancerError as exc:
+        raise fail(str(exc)) from None
+
+
+def _run_live(
+    spec: Any, cfg: BalancerConfig, handler: Any, quiet: bool, title: str
+) -> dict[str, Any]:
+    from swarmbalancer.runtime.runner import run_workload
+
+    if quiet:
+        return asyncio.run(run_workload(spec, cfg, handler=handler))
+    from rich.live import Live
+
+    view: display.LiveView | None = None
+    with Live(console=err, refresh_per_second=10, transient=False) as live:
+
+        def progress(coord: Any, total: int) -> None:
+            nonlocal view
+            if view is None:
+                view = display.LiveView(total, err)
+            live.update(view.render(coord))
+
+        return asyncio.run(run_workload(spec, cfg, handler=handler, on_progress=progress))
+
+
+def _emit(report: dict[str, Any], as_json: bool, title: str) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    out.print(display.summary_table(report, title=title))
+    out.print(display.agents_table(report))
+    out.print(display.priority_table(report))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

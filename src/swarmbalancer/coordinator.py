@@ -1,0 +1,432 @@
+"""The coordinator: the one place where policies meet the store.
+
+It is synchronous and reads no clock: every call takes `now`. The embedded runtime drives it from
+an asyncio loop with a real clock; the simulator drives it from an event heap in virtual time.
+Both call the same four things: `submit`, `dispatch` (which tasks start now, where), `finish`
+(an attempt ended) and `tick` (timers: retries, leases, rebalancing).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from swarmbalancer.config import BalancerConfig, load_config
+from swarmbalancer.errors import TaskRejected
+from swarmbalancer.metrics.recorder import Recorder
+from swarmbalancer.model import WEIGHTED_LEVELS, AgentSpec, AgentState, AgentStats, Priority, Task
+from swarmbalancer.policies.adaptive import observe
+from swarmbalancer.policies.admission import PeriodicTask, admit
+from swarmbalancer.policies.breaker import BreakerSettings, BreakerState, CircuitBreakerPolicy
+from swarmbalancer.policies.factory import make_router
+from swarmbalancer.policies.levels import LevelQueue
+from swarmbalancer.policies.rebalance import Rebalancer, RebalanceSettings
+from swarmbalancer.policies.routing import RoutingContext
+from swarmbalancer.policies.stealing import StealSettings, plan_steal
+from swarmbalancer.store.base import Store
+from swarmbalancer.store.memory import MemoryStore
+
+
+class Outcome(StrEnum):
+    """What became of a task after one attempt ended."""
+
+    DONE = "done"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """Start `task` on `agent` now."""
+
+    task: Task
+    agent: AgentState
+
+
+class Coordinator:
+    """Routes, queues, dispatches, steals, rebalances and trips breakers for a set of agents."""
+
+    def __init__(
+        self, config: BalancerConfig | dict[str, Any] | None = None, *, store: Store | None = None
+    ) -> None:
+        self.config = cfg = load_config(config)
+        self.rng = random.Random(cfg.seed)
+        self.store: Store = store or MemoryStore(lambda: LevelQueue.from_config(cfg))
+        self.router = make_router(cfg)
+        self.recorder = Recorder(cfg.tenant_weights)
+        self.steal_settings = StealSettings(
+            cfg.steal_threshold,
+            cfg.steal_percentage,
+            cfg.victim_selection,
+            cfg.locality_aware,
+            cfg.max_moves,
+        )
+        self.rebalancer = (
+            Rebalancer(
+                RebalanceSettings(
+                    cfg.check_interval,
+                    cfg.migration_threshold,
+                    cfg.cooldown_period,
+                    cfg.max_migrations,
+                    cfg.max_moves,
+                )
+            )
+            if cfg.rebalance_enabled
+            else None
+        )
+        self._breaker_settings = BreakerSettings.from_config(cfg)
+        self.breakers: dict[str, CircuitBreakerPolicy] = {}
+        self._ctx = RoutingContext(
+            now=0.0, rng=self.rng, slow_start=cfg.slow_start, threshold=cfg.threshold
+        )
+        self._agents: list[AgentState] = []
+        self._unhealthy: dict[str, None] = {}  # breaker not CLOSED, or draining
+        self._dirty: dict[str, None] = {}
+        self._idle: dict[str, None] = {}
+        self._heavy: dict[str, None] = {}
+        self._periodic: dict[str, dict[str, PeriodicTask]] = {}
+        self._started = False
+        self._unit_work: float | None = None
+
+    # -- agents -------------------------------------------------------------------------------
+    def add_agent(self, spec: AgentSpec, now: float) -> AgentState:
+        """Register an agent; one joining a running swarm ramps up over `slowStart` seconds."""
+        ramp = now if self._started and self.config.slow_start > 0 else None
+        state = AgentState(
+            spec=spec, stats=AgentStats(speed=spec.speed), joined_at=now, ramp_from=ramp
+        )
+        self.store.add_agent(state)
+        self.breakers[spec.id] = CircuitBreakerPolicy(self._breaker_settings)
+        self._periodic[spec.id] = {}
+        self._agents = self.store.agents()
+        self.recorder.agent_joined(state, now)
+        self._dirty[spec.id] = None
+        for task in self.store.unpark():
+            self._route(task, now)
+        return state
+
+    def remove_agent(self, agent_id: str, now: float) -> None:
+        """Stop giving the agent work; its queue moves to the others, its running tasks finish."""
+        agent = self.store.agent(agent_id)
+        agent.draining = True
+        self._unhealthy[agent_id] = None
+        self._reroute(self.store.evacuate(agent_id), now)
+        self._retire_if_drained(agent, now)
+
+    def queued_total(self) -> int:
+        """Tasks waiting in agent queues, all agents together."""
+        return sum(a.queued for a in self._agents)
+
+    def agent_ids(self) -> list[str]:
+        return [a.id for a in self._agents]
+
+    def _retire_if_drained(self, agent: AgentState, now: float) -> None:
+        if not agent.draining or agent.in_flight or agent.queued:
+            return
+        self.store.remove_agent(agent.id)
+        self._agents = self.store.agents()
+        for table in (self._unhealthy, self._dirty, self._idle, self._heavy):
+            table.pop(agent.id, None)
+        self._periodic.pop(agent.id, None)
+        self.router.forget(agent.id)
+        if self.rebalancer is not None:
+            self.rebalancer.forget(agent.id)
+        self.recorder.agent_left(agent.id, now)
+
+    # -- tasks --------------------------------------------------------------------------------
+    def submit(self, task: Task, now: float) -> Task:
+        """Accept and route a task; a repeated idempotency key returns the first task instead."""
+        if task.period is not None:
+            self._check_admissible(task, now)
+        accepted, created = self.store.put(task)
+        if not created:
+            return accepted
+        self._started = True
+        self.recorder.task_accepted(task, now)
+        self._route(task, now)
+        return task
+
+    def dispatch(self, now: float) -> list[Assignment]:
+        """Every task that should start now, each on an agent with a free slot."""
+        out: list[Assignment] = []
+        if self._dirty:
+            dirty = list(self._dirty)
+            self._dirty.clear()
+            for agent_id in dirty:
+                self._fill(agent_id, now, out)
+        if self._idle and self.config.steal_enabled and self._victims_exist():
+            for agent_id in list(self._idle):
+                self._fill(agent_id, now, out)
+        return out
+
+    def finish(
+        self,
+        task: Task,
+        now: float,
+        *,
+        ok: bool,
+        error: str | None = None,
+        duration: float | None = None,
+    ) -> Outcome:
+        """An attempt of `task` ended; learn from it, then complete, retry or fail the task."""
+        agent_id = task.agent_id
+        assert agent_id is not None, "finish() of a task that is not running"
+        agent = self.store.agent(agent_id)
+        elapsed = duration if duration is not None else now - (task.started_at or now)
+        agent.busy_s += elapsed
+        self._learn(agent, task, now, ok, elapsed)
+        self.store.charge(agent_id, task, elapsed)
+        self.recorder.attempt_finished(task, agent_id, elapsed, ok)
+        self._periodic[agent_id].pop(task.id, None)
+        self._dirty[agent_id] = None
+        if ok:
+            agent.completed += 1
+            outcome = self._complete(task, now, ok=True, error=None)
+        elif task.attempt <= task.max_retries:
+            agent.failed += 1
+            outcome = self._retry(task, now, agent_id)
+        else:
+            agent.failed += 1
+            outcome = self._complete(task, now, ok=False, error=error or "failed")
+        self._retire_if_drained(agent, now)
+        return outcome
+
+    def tick(self, now: float) -> None:
+        """Run what is due at `now`: delayed retries, expired leases, a rebalancing cycle."""
+        due = self.store.due(now)
+        if due:
+            self._reroute(due, now)
+        for task in self.store.expired(now):
+            self.finish(task, now, ok=False, error="lease expired")
+        if self.rebalancer is not None and self.rebalancer.due(now):
+            self._rebalance(now)
+        for agent_id in list(self._unhealthy):
+            if self.breakers[agent_id].state(now) is BreakerState.HALF_OPEN:
+                self._dirty[agent_id] = None
+
+    def next_wakeup(self) -> float | None:
+        """The earliest time `tick` has something to do, or None."""
+        times = [t for t in (self.store.next_due(),) if t is not None]
+        if self.rebalancer is not None:
+            times.append(self.rebalancer.next_check)
+        for agent_id in self._unhealthy:
+            reopen = self.breakers[agent_id].reopen_at
+            if reopen is not None:
+                times.append(reopen)
+        return min(times) if times else None
+
+    def report(self) -> dict[str, Any]:
+        """The metrics report (see docs/metrics.md)."""
+        states = {a.id: self.breakers[a.id].state_label for a in self._agents}
+        open_count = sum(1 for _ in self.store.open_tasks())
+        return self.recorder.report(open_count, states)
+
+    # -- routing ------------------------------------------------------------------------------
+    def _candidates(self, task: Task, now: float) -> Sequence[AgentState]:
+        agents = self._agents
+        if not self._unhealthy and task.affinity is None:
+            return agents
+        panic = self._panic(now)
+        out = []
+        for agent in agents:
+            if agent.draining:
+                continue
+            if task.affinity is not None and not task.allows(agent.id, agent.spec.region):
+                continue
+            if not panic and agent.id in self._unhealthy and not self._probe_ok(agent, now):
+                continue
+            out.append(agent)
+        if len(task.tried_agents) and len(out) > 1:
+            fresh = [a for a in out if a.id not in task.tried_agents]
+            return fresh or out
+        return out
+
+    def _probe_ok(self, agent: AgentState, now: float) -> bool:
+        breaker = self.breakers[agent.id]
+        state = breaker.state(now)
+        if state is BreakerState.CLOSED:
+            return True
+        if state is BreakerState.HALF_OPEN:
+            return agent.queued + agent.in_flight < breaker.probe_budget
+        return False
+
+    def _panic(self, now: float) -> bool:
+        """Envoy's panic mode: with too few healthy agents, spread over all rather than none."""
+        if not self.config.breaker_enabled or not self._agents:
+            return False
+        open_count = sum(
+            1 for a in self._unhealthy if self.breakers[a].state(now) is BreakerState.OPEN
+        )
+        healthy = (len(self._agents) - open_count) / len(self._agents)
+        return healthy < self.config.panic_threshold
+
+    def _route(self, task: Task, now: float) -> None:
+        candidates = self._candidates(task, now)
+        if task.period is not None and candidates:
+            candidates = [a for a in candidates if self._admits(a, task).accepted]
+        if not candidates:
+            self.store.park(task)
+            return
+        ctx = self._ctx
+        ctx.now = now
+        if self._unit_work is not None:
+            ctx.unit_work = self._unit_work
+        probe = self._half_open_target(task, candidates, now)
+        agent = probe or self.router.choose(task, candidates, ctx)
+        task.expected_work = ctx.work_of(task)
+        self.store.enqueue(agent.id, task, now)
+        if task.period is not None:
+            self._periodic[agent.id][task.id] = _periodic(task)
+        if agent.queued > self.steal_settings.threshold:
+            self._heavy[agent.id] = None
+        self._dirty[agent.id] = None
+
+    def _half_open_target(
+        self, task: Task, candidates: Sequence[AgentState], now: float
+    ) -> AgentState | None:
+        """A half-open agent with probe budget left gets the next task, so recovery is seen."""
+        if not self._unhealthy or task.tried_agents:
+            return None
+        for agent in candidates:
+            if agent.id in self._unhealthy and not agent.draining:
+                breaker = self.breakers[agent.id]
+                if (
+                    breaker.state(now) is BreakerState.HALF_OPEN
+                    and agent.queued + agent.in_flight < breaker.probe_budget
+                ):
+                    return agent
+        return None
+
+    def _reroute(self, tasks: list[Task], now: float) -> None:
+        for task in tasks:
+            self._route(task, now)
+
+    # -- admission (EDF) ----------------------------------------------------------------------
+    def _admits(self, agent: AgentState, task: Task) -> Any:
+        return admit(list(self._periodic[agent.id].values()), _periodic(task))
+
+    def _check_admissible(self, task: Task, now: float) -> None:
+        if self.config.discipline != "edf":
+            return
+        if task.estimate is None:
+            raise TaskRejected("estimate: a periodic task needs an estimate (its execution time)")
+        candidates = self._candidates(task, now)
+        verdicts = [self._admits(a, task) for a in candidates]
+        if verdicts and not any(v.accepted for v in verdicts):
+            raise TaskRejected(f"admission: {min(verdicts, key=lambda v: v.utilization).reason}")
+
+    # -- dispatch -----------------------------------------------------------------------------
+    def _fill(self, agent_id: str, now: float, out: list[Assignment]) -> None:
+        try:
+            agent = self.store.agent(agent_id)
+        except KeyError:
+            return
+        gate = self.config.breaker_enabled and agent_id in self._unhealthy and not self._panic(now)
+        breaker = self.breakers[agent_id]
+        while agent.free_slots > 0:
+            if gate and not breaker.allow(now):
+                return
+            task = self.store.claim(agent_id, now)
+            if task is None and not agent.draining and self.config.steal_enabled:
+                task = self._steal_for(agent, now)
+            if task is None:
+                if gate:
+                    breaker.release(now)
+                self._idle[agent_id] = None
+                return
+            self._idle.pop(agent_id, None)
+            self.recorder.task_started(task, now, saturated=self._saturated(agent_id, task))
+            out.append(Assignment(task, agent))
+
+    def _saturated(self, agent_id: str, task: Task) -> bool:
+        queue = self.store.queue(agent_id)
+        others = [lvl for lvl in WEIGHTED_LEVELS if lvl is not task.level]
+        return task.level in WEIGHTED_LEVELS and all(queue.level_len(lvl) > 0 for lvl in others)
+
+    def _victims_exist(self) -> bool:
+        threshold = self.steal_settings.threshold
+        for agent_id in list(self._heavy):
+            try:
+                if self.store.agent(agent_id).queued > threshold:
+                    return True
+            except KeyError:
+                pass
+            del self._heavy[agent_id]
+        return False
+
+    def _steal_for(self, thief: AgentState, now: float) -> Task | None:
+        if not self._heavy or not self._victims_exist():
+            return None
+        victims = [self.store.agent(a) for a in self._heavy]
+        victims = [v for v in victims if not v.draining] or victims
+        plan = plan_steal(thief, victims, self.store.queue, self.steal_settings, self.rng)
+        if plan is None:
+            return None
+        moved = self.store.move(plan.task_ids, plan.victim, plan.thief, now)
+        self.recorder.steals += len(moved)
+        return self.store.claim(thief.id, now) if moved else None
+
+    # -- outcomes -----------------------------------------------------------------------------
+    def _learn(self, agent: AgentState, task: Task, now: float, ok: bool, elapsed: float) -> None:
+        cfg = self.config
+        observe(
+            agent.stats, alpha=cfg.ewma_alpha, now=now, ok=ok, work=task.estimate, duration=elapsed
+        )
+        if ok and task.estimate is None:
+            sample = elapsed * agent.stats.speed
+            unit = self._unit_work
+            self._unit_work = sample if unit is None else unit + cfg.ewma_alpha * (sample - unit)
+        if not cfg.breaker_enabled:
+            return
+        breaker = self.breakers[agent.id]
+        before = breaker.state(now)
+        if ok:
+            breaker.on_success(now, elapsed)
+        else:
+            breaker.on_failure(now, elapsed)
+        after = breaker.state(now)
+        if after is before:
+            return
+        if after is BreakerState.OPEN:
+            self._unhealthy[agent.id] = None
+            self._reroute(self.store.evacuate(agent.id), now)
+        elif after is BreakerState.CLOSED:
+            if not agent.draining:
+                self._unhealthy.pop(agent.id, None)
+            agent.stats.error_rate = 0.0
+            agent.ramp_from = now if cfg.slow_start > 0 else None
+
+    def _complete(self, task: Task, now: float, *, ok: bool, error: str | None) -> Outcome:
+        self.store.ack(task.id, now, ok=ok, error=error)
+        self.recorder.task_finished(task, now, ok)
+        return Outcome.DONE if ok else Outcome.FAILED
+
+    def _retry(self, task: Task, now: float, agent_id: str) -> Outcome:
+        cfg = self.config
+        task.tried_agents.append(agent_id)
+        if cfg.feedback and task.level < Priority.LOW:
+            task.level = Priority(task.level + 1)
+        backoff = min(cfg.retry_backoff * 2 ** (task.attempt - 1), cfg.retry_backoff_max)
+        backoff *= 0.5 + 0.5 * self.rng.random()
+        self.store.defer(task.id, now + backoff, now)
+        self.recorder.retries += 1
+        if backoff <= 0:
+            self._reroute(self.store.due(now), now)
+        return Outcome.RETRY
+
+    def _rebalance(self, now: float) -> None:
+        assert self.rebalancer is not None
+        healthy = [a for a in self._agents if a.id not in self._unhealthy]
+        for m in self.rebalancer.plan(healthy, self.store.queue, now):
+            moved = self.store.move((m.task_id,), m.source, m.target, now)
+            self.recorder.migrations += len(moved)
+            self._dirty[m.target] = None
+
+
+def _periodic(task: Task) -> PeriodicTask:
+    assert task.period is not None and task.estimate is not None
+    relative = None if task.deadline is None else task.deadline - task.submitted_at
+    return PeriodicTask(execution=task.estimate, period=task.period, deadline=relative)

@@ -1,0 +1,236 @@
+"""Collects what happens to tasks and agents and turns it into the report.
+
+Every figure has an exact definition (docs/metrics.md); a figure with no data is None, never a
+placeholder. Latency series use `LatencySummary`, exact up to a bound and a sketch beyond it, so a
+long simulation keeps memory bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from swarmbalancer.metrics.stats import LatencySummary, jain_index, variance
+
+from swarmbalancer.model import WEIGHTED_LEVELS, AgentState, Priority, Task
+
+
+@dataclass(slots=True)
+class _AgentRecord:
+    state: AgentState
+    joined_at: float
+    left_at: float | None = None
+    completed: int = 0
+    failed_attempts: int = 0
+    busy_s: float = 0.0
+
+
+@dataclass(slots=True)
+class _LevelRecord:
+    completed: int = 0
+    saturated_dispatches: int = 0
+    queue_latency: LatencySummary = field(default_factory=LatencySummary)
+
+
+@dataclass(slots=True)
+class _TenantRecord:
+    completed: int = 0
+    service_s: float = 0.0
+
+
+class Recorder:
+    """Accumulates counts, times and latency series while the balancer runs."""
+
+    def __init__(self, tenant_weights: dict[str, float] | None = None) -> None:
+        self.tenant_weights = dict(tenant_weights or {})
+        self.accepted = 0
+        self.completed = 0
+        self.failed = 0
+        self.retries = 0
+        self.steals = 0
+        self.migrations = 0
+        self.deadline_misses = 0
+        self.first_submit: float | None = None
+        self.last_finish: float | None = None
+        self.queue_latency = LatencySummary()
+        self.sojourn = LatencySummary()
+        self._agents: dict[str, _AgentRecord] = {}
+        self._levels = {p: _LevelRecord() for p in Priority}
+        self._tenants: dict[str, _TenantRecord] = {}
+        self._estimated = True
+        self._work_sum = 0.0
+        self._work_max = 0.0
+        self._arrival_bound = 0.0
+
+    # -- events -------------------------------------------------------------------------------
+    def agent_joined(self, agent: AgentState, now: float) -> None:
+        self._agents[agent.id] = _AgentRecord(agent, joined_at=now)
+
+    def agent_left(self, agent_id: str, now: float) -> None:
+        self._agents[agent_id].left_at = now
+
+    def task_accepted(self, task: Task, now: float) -> None:
+        self.accepted += 1
+        if self.first_submit is None:
+            self.first_submit = now
+        if task.estimate is None:
+            self._estimated = False
+        else:
+            self._work_sum += task.estimate
+            self._work_max = max(self._work_max, task.estimate)
+
+    def task_started(self, task: Task, now: float, *, saturated: bool) -> None:
+        if task.attempt == 1:
+            wait = now - task.submitted_at
+            self.queue_latency.add(wait)
+            self._levels[task.priority].queue_latency.add(wait)
+        if saturated:
+            self._levels[task.level].saturated_dispatches += 1
+
+    def attempt_finished(self, task: Task, agent_id: str, duration: float, ok: bool) -> None:
+        record = self._agents[agent_id]
+        record.busy_s += duration
+        if ok:
+            record.completed += 1
+        else:
+            record.failed_attempts += 1
+        if task.tenant is not None:
+            self._tenant(task.tenant).service_s += duration
+
+    def task_finished(self, task: Task, now: float, ok: bool) -> None:
+        if ok:
+            self.completed += 1
+            self._levels[task.priority].completed += 1
+            if task.tenant is not None:
+                self._tenant(task.tenant).completed += 1
+        else:
+            self.failed += 1
+        if task.deadline is not None and (not ok or now > task.deadline):
+            self.deadline_misses += 1
+        self.sojourn.add(now - task.submitted_at)
+        if self.last_finish is None or now > self.last_finish:
+            self.last_finish = now
+
+    def _tenant(self, tenant: str) -> _TenantRecord:
+        record = self._tenants.get(tenant)
+        if record is None:
+            record = self._tenants[tenant] = _TenantRecord()
+        return record
+
+    # -- report -------------------------------------------------------------------------------
+    def lower_bound(self) -> float | None:
+        """max(total work / total speed x capacity, longest task on the fastest agent); None
+        unless every task carried an estimate."""
+        if not self._estimated or self.accepted == 0 or not self._agents:
+            return None
+        states = [r.state for r in self._agents.values()]
+        total_speed = sum(s.spec.speed * s.spec.capacity for s in states)
+        fastest = max(s.spec.speed for s in states)
+        return max(self._work_sum / total_speed, self._work_max / fastest)
+
+    def report(self, open_tasks: int, breaker_states: dict[str, str]) -> dict[str, Any]:
+        """The report as a JSON-serialisable dict (keys documented in docs/metrics.md)."""
+        start, end = self.first_submit, self.last_finish
+        makespan = None if start is None or end is None else end - start
+        per_agent, utils = self._per_agent(start, end, breaker_states)
+        busy = sum(r.busy_s for r in self._agents.values())
+        slot_time = sum(
+            self._presence(r, start, end) * r.state.spec.capacity for r in self._agents.values()
+        )
+        done = self.completed + self.failed
+        moved = self.steals + self.migrations
+        return {
+            "completed": self.completed,
+            "failed": self.failed,
+            "lost": self.accepted - done - open_tasks,
+            "open": open_tasks,
+            "accepted": self.accepted,
+            "makespan_s": makespan,
+            "lower_bound_s": self.lower_bound(),
+            "throughput_per_s": (self.completed / makespan) if makespan else None,
+            "queue_latency_ms": _ms(self.queue_latency.summary()),
+            "sojourn_ms": _ms(self.sojourn.summary()),
+            "utilization": (busy / slot_time) if slot_time > 0 else None,
+            "load_variance": variance(utils),
+            "jain_fairness": jain_index(utils),
+            "migration_rate": (moved / self.accepted) if self.accepted else None,
+            "steals": self.steals,
+            "migrations": self.migrations,
+            "retries": self.retries,
+            "deadline_misses": self.deadline_misses,
+            "per_agent": per_agent,
+            "per_priority": self._per_priority(),
+            "per_tenant": self._per_tenant(),
+            "tenant_fairness": self._tenant_fairness(),
+        }
+
+    @staticmethod
+    def _presence(record: _AgentRecord, start: float | None, end: float | None) -> float:
+        if start is None or end is None:
+            return 0.0
+        lo = max(start, record.joined_at)
+        hi = end if record.left_at is None else min(end, record.left_at)
+        return max(0.0, hi - lo)
+
+    def _per_agent(
+        self,
+        start: float | None,
+        end: float | None,
+        breaker_states: dict[str, str],
+    ) -> tuple[list[dict[str, Any]], list[float]]:
+        rows: list[dict[str, Any]] = []
+        utils: list[float] = []
+        for agent_id, r in self._agents.items():
+            slot_time = self._presence(r, start, end) * r.state.spec.capacity
+            util = r.busy_s / slot_time if slot_time > 0 else None
+            if util is not None:
+                utils.append(util)
+            rows.append(
+                {
+                    "id": agent_id,
+                    "completed": r.completed,
+                    "failed": r.failed_attempts,
+                    "busy_s": r.busy_s,
+                    "utilization": util,
+                    "breaker_state": breaker_states.get(agent_id, "removed"),
+                }
+            )
+        return rows, utils
+
+    def _per_priority(self) -> dict[str, dict[str, Any]]:
+        saturated = sum(self._levels[p].saturated_dispatches for p in WEIGHTED_LEVELS)
+        out: dict[str, dict[str, Any]] = {}
+        for level, r in self._levels.items():
+            p99 = r.queue_latency.summary()["p99"]
+            out[level.label] = {
+                "completed": r.completed,
+                "share": (r.completed / self.completed) if self.completed else None,
+                "saturated_share": (r.saturated_dispatches / saturated)
+                if saturated and level in WEIGHTED_LEVELS
+                else None,
+                "queue_latency_ms": {"p99": None if p99 is None else p99 * 1000.0},
+            }
+        return out
+
+    def _per_tenant(self) -> dict[str, dict[str, Any]] | None:
+        if not self._tenants:
+            return None
+        return {
+            name: {
+                "completed": r.completed,
+                "service_s": r.service_s,
+                "weight": self.tenant_weights.get(name, 1.0),
+            }
+            for name, r in sorted(self._tenants.items())
+        }
+
+    def _tenant_fairness(self) -> float | None:
+        if not self._tenants:
+            return None
+        return jain_index(
+            [r.service_s / self.tenant_weights.get(n, 1.0) for n, r in self._tenants.items()]
+        )
+
+
+def _ms(summary: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: None if v is None else v * 1000.0 for k, v in summary.items()}

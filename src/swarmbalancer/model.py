@@ -1,0 +1,273 @@
+"""The data the balancer works on: tasks, agents and their live state.
+
+These are plain slotted dataclasses, not pydantic models: they sit on the hot path of every
+dispatch. Validation happens once, at the edge (`Task.create`, the config and the wire models).
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from swarmbalancer.errors import TaskRejected
+
+
+class Priority(IntEnum):
+    """Priority levels, most urgent first; the integer value is the level index."""
+
+    CRITICAL = 0
+    HIGH = 1
+    NORMAL = 2
+    LOW = 3
+    BACKGROUND = 4
+
+    @classmethod
+    def parse(cls, value: Priority | str | int, field_name: str = "priority") -> Priority:
+        """Accept a Priority, its lower-case name or its index; anything else names the field."""
+        if isinstance(value, Priority):
+            return value
+        if isinstance(value, str):
+            try:
+                return cls[value.strip().upper()]
+            except KeyError:
+                pass
+        elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 4:
+            return cls(value)
+        names = ", ".join(p.name.lower() for p in cls)
+        raise TaskRejected(f"{field_name}: {value!r} is not one of {names}")
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+#: The four levels that share dispatches by weight; BACKGROUND runs only when they are empty.
+WEIGHTED_LEVELS: tuple[Priority, ...] = (
+    Priority.CRITICAL,
+    Priority.HIGH,
+    Priority.NORMAL,
+    Priority.LOW,
+)
+
+
+class TaskState(StrEnum):
+    """Where a task is in its life."""
+
+    PENDING = "pending"  # accepted, not yet placed in any agent queue
+    QUEUED = "queued"
+    RUNNING = "running"
+    DELAYED = "delayed"  # waiting out a retry backoff
+    DONE = "done"
+    FAILED = "failed"
+
+
+_seq = itertools.count()
+
+
+@dataclass(slots=True, eq=False)
+class Task:
+    """One unit of work and everything the balancer knows about it.
+
+    `priority` is what the user asked for; `level` is the level it currently queues at, after
+    aging (up) and feedback (down). `seq` is the submission order, the final tie-breaker everywhere.
+    `affinity` is a hard constraint (regions or agent ids allowed to run it); `region` is a soft
+    locality hint. `expected_work` is the work the router booked for it on its agent's backlog.
+    """
+
+    id: str
+    payload: Any = None
+    priority: Priority = Priority.NORMAL
+    tenant: str | None = None
+    deadline: float | None = None
+    estimate: float | None = None
+    affinity: frozenset[str] | None = None
+    region: str | None = None
+    idempotency_key: str | None = None
+    max_retries: int = 2
+    period: float | None = None
+    attempt: int = 0
+    expected_work: float = 0.0
+    seq: int = field(default_factory=lambda: next(_seq))
+    level: Priority = Priority.NORMAL
+    state: TaskState = TaskState.PENDING
+    agent_id: str | None = None
+    moves: int = 0
+    submitted_at: float = 0.0
+    enqueued_at: float = 0.0
+    dispatched_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+    tried_agents: list[str] = field(default_factory=list)
+
+    @classmethod
+    def create(
+        cls,
+        payload: Any = None,
+        *,
+        now: float,
+        priority: Priority | str | int = Priority.NORMAL,
+        tenant: str | None = None,
+        deadline: float | None = None,
+        within: float | None = None,
+        estimate: float | None = None,
+        affinity: str | Iterable[str] | None = None,
+        region: str | None = None,
+        idempotency_key: str | None = None,
+        task_id: str | None = None,
+        max_retries: int = 2,
+        period: float | None = None,
+    ) -> Task:
+        """Build a validated task; `within` is a deadline relative to `now`. Errors name fields."""
+        prio = Priority.parse(priority)
+        if deadline is not None and within is not None:
+            raise TaskRejected("deadline: give either an absolute deadline or `within`, not both")
+        if within is not None:
+            _check_number("within", within, positive=True)
+            deadline = now + within
+        if deadline is not None:
+            _check_number("deadline", deadline, positive=False)
+        if estimate is not None:
+            _check_number("estimate", estimate, positive=False)
+            if estimate < 0:
+                raise TaskRejected("estimate: must be >= 0")
+        if period is not None:
+            _check_number("period", period, positive=True)
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise TaskRejected(f"max_retries: {max_retries!r} is not a whole number >= 0")
+        if tenant is not None and not isinstance(tenant, str):
+            raise TaskRejected(f"tenant: {tenant!r} is not a string")
+        if idempotency_key is not None and not isinstance(idempotency_key, str):
+            raise TaskRejected(f"idempotency_key: {idempotency_key!r} is not a string")
+        if region is not None and (not isinstance(region, str) or not region):
+            raise TaskRejected(f"region: {region!r} is not a non-empty string")
+        if task_id is not None and (not isinstance(task_id, str) or not task_id):
+            raise TaskRejected(f"task_id: {task_id!r} is not a non-empty string")
+        return cls(
+            id=task_id or uuid.uuid4().hex,
+            payload=payload,
+            priority=prio,
+            level=prio,
+            tenant=tenant,
+            deadline=deadline,
+            estimate=estimate,
+            affinity=_affinity(affinity),
+            region=region,
+            idempotency_key=idempotency_key,
+            max_retries=max_retries,
+            period=period,
+            submitted_at=now,
+        )
+
+    def allows(self, agent_id: str, region: str | None) -> bool:
+        """True when the task's affinity admits this agent (by id or by region)."""
+        aff = self.affinity
+        return aff is None or agent_id in aff or (region is not None and region in aff)
+
+    @property
+    def finished(self) -> bool:
+        return self.state is TaskState.DONE or self.state is TaskState.FAILED
+
+
+def _check_number(name: str, value: object, *, positive: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise TaskRejected(f"{name}: {value!r} is not a number")
+    if positive and value <= 0:
+        raise TaskRejected(f"{name}: must be > 0, got {value!r}")
+
+
+def _affinity(value: str | Iterable[str] | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    items = frozenset([value]) if isinstance(value, str) else frozenset(value)
+    if not items or not all(isinstance(v, str) and v for v in items):
+        raise TaskRejected(f"affinity: {value!r} must be a region or agent id, or a list of them")
+    return items
+
+
+@dataclass(slots=True)
+class AgentSpec:
+    """What a user declares about an agent: fixed for its lifetime."""
+
+    id: str
+    capacity: int = 1
+    weight: float = 1.0
+    speed: float = 1.0
+    region: str | None = None
+    cost: float = 0.0
+    tags: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise TaskRejected(f"agent id: {self.id!r} is not a non-empty string")
+        if isinstance(self.capacity, bool) or not isinstance(self.capacity, int):
+            raise TaskRejected(f"capacity: {self.capacity!r} is not a whole number")
+        if self.capacity < 1:
+            raise TaskRejected(f"capacity: must be >= 1, got {self.capacity}")
+        for name in ("weight", "speed"):
+            value = getattr(self, name)
+            _check_number(name, value, positive=True)
+        _check_number("cost", self.cost, positive=False)
+        if self.cost < 0:
+            raise TaskRejected(f"cost: must be >= 0, got {self.cost}")
+
+
+@dataclass(slots=True)
+class AgentStats:
+    """Online estimates the adaptive router learns, exponentially weighted.
+
+    `speed` is work units per second observed (estimate / duration); `error_rate` the weighted
+    share of failed attempts; `samples` how many observations fed them.
+    """
+
+    speed: float
+    error_rate: float = 0.0
+    mean_work: float | None = None
+    samples: int = 0
+    last_observed: float | None = None
+
+
+@dataclass(slots=True, eq=False)
+class AgentState:
+    """An agent as the coordinator sees it: its spec plus live counters.
+
+    `queued` and `in_flight` are counts; `backlog` is the estimated work (units) of queued and
+    running tasks, which the adaptive router divides by speed to predict waiting time.
+    """
+
+    spec: AgentSpec
+    stats: AgentStats
+    queued: int = 0
+    in_flight: int = 0
+    backlog: float = 0.0
+    busy_s: float = 0.0
+    completed: int = 0
+    failed: int = 0
+    joined_at: float = 0.0
+    ramp_from: float | None = None  # slow start: when the ramp began, None when at full share
+    draining: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def capacity(self) -> int:
+        return self.spec.capacity
+
+    @property
+    def region(self) -> str | None:
+        return self.spec.region
+
+    @property
+    def free_slots(self) -> int:
+        return self.spec.capacity - self.in_flight
+
+    @property
+    def load(self) -> float:
+        """Queued plus in-flight tasks over capacity: the `least_connections` measure."""
+        return (self.queued + self.in_flight) / self.spec.capacity

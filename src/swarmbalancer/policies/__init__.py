@@ -1,0 +1,1 @@
+"""Scheduling policies: routing, stealing, rebalancing, per-agent queues and admission control."""

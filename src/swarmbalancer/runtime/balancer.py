@@ -1,0 +1,301 @@
+"""The embedded runtime: drives the coordinator from an asyncio event loop with real handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any
+
+from swarmbalancer.clock import Clock, MonotonicClock
+from swarmbalancer.config import BalancerConfig
+from swarmbalancer.coordinator import Coordinator, Outcome
+from swarmbalancer.errors import QueueFull, TaskFailed
+from swarmbalancer.model import AgentSpec, Priority, Task
+from swarmbalancer.runtime.handles import TaskHandle
+from swarmbalancer.store.base import Store
+
+Handler = Callable[[Task], Awaitable[Any]] | Callable[[Task], Any]
+
+
+def _silence(future: asyncio.Future[Any]) -> None:
+    """Mark a failed handle's exception as seen: failures are counted in the report."""
+    if not future.cancelled():
+        future.exception()
+
+
+class Balancer:
+    """Spreads submitted tasks over registered agents; use it as `async with Balancer(...)`.
+
+    Every decision is the coordinator's; this class only runs handlers, keeps time and wakes the
+    coordinator when a timer (retry backoff, rebalancing) is due.
+    """
+
+    def __init__(
+        self,
+        config: BalancerConfig | dict[str, Any] | None = None,
+        *,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        max_threads: int | None = None,
+    ) -> None:
+        self._coord = Coordinator(config, store=store)
+        self.config = self._coord.config
+        self._clock = clock or MonotonicClock()
+        self._handlers: dict[str, tuple[Handler, bool]] = {}
+        self._futures: dict[str, asyncio.Future[Any]] = {}
+        self._keyed: dict[str, TaskHandle] = {}
+        self._running_tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._max_threads = max_threads
+        self._outstanding = 0
+        self._drained = asyncio.Event()
+        self._space = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._prefix = uuid.uuid4().hex[:12]
+        self._ids = itertools.count(1)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start dispatching; `async with` calls this for you."""
+        self._loop = asyncio.get_running_loop()
+        self._pump()
+
+    async def stop(self, *, drain: bool = True) -> None:
+        """Finish (or, with drain=False, cancel) what runs, then release threads and timers."""
+        if drain:
+            await self.join()
+        for task in list(self._running_tasks):
+            task.cancel()
+        if self._running_tasks:
+            await asyncio.gather(*self._running_tasks, return_exceptions=True)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+        self._loop = None
+
+    async def __aenter__(self) -> Balancer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop(drain=exc_type is None)
+
+    # -- agents -------------------------------------------------------------------------------
+    def add_agent(
+        self,
+        agent_id: str,
+        handler: Handler,
+        *,
+        capacity: int = 1,
+        weight: float = 1.0,
+        region: str | None = None,
+        cost: float = 0.0,
+        speed: float = 1.0,
+        tags: Iterable[str] = (),
+    ) -> None:
+        """Register an agent; `handler(task)` may be async or plain (plain runs in a thread)."""
+        spec = AgentSpec(
+            id=agent_id,
+            capacity=capacity,
+            weight=weight,
+            speed=speed,
+            region=region,
+            cost=cost,
+            tags=frozenset(tags),
+        )
+        is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+            type(handler).__call__
+        )
+        self._coord.add_agent(spec, self._clock.now())
+        self._handlers[agent_id] = (handler, is_async)
+        self._pump()
+
+    def remove_agent(self, agent_id: str) -> None:
+        """Stop routing to an agent: its queue moves to the others, its running tasks finish."""
+        self._coord.remove_agent(agent_id, self._clock.now())
+        self._pump()
+
+    # -- tasks --------------------------------------------------------------------------------
+    async def submit(
+        self,
+        payload: Any = None,
+        *,
+        priority: Priority | str = "normal",
+        tenant: str | None = None,
+        deadline: float | None = None,
+        within: float | None = None,
+        estimate: float | None = None,
+        affinity: str | Iterable[str] | None = None,
+        region: str | None = None,
+        idempotency_key: str | None = None,
+        task_id: str | None = None,
+        max_retries: int | None = None,
+        period: float | None = None,
+    ) -> TaskHandle:
+        """Accept a task and return its handle (the first handle again for a repeated key)."""
+        if self._loop is None:
+            raise RuntimeError("the balancer is not running: use `async with balancer:` first")
+        if idempotency_key is not None and idempotency_key in self._keyed:
+            return self._keyed[idempotency_key]
+        await self._wait_for_space()
+        now = self._clock.now()
+        task = Task.create(
+            payload,
+            now=now,
+            priority=priority,
+            tenant=tenant,
+            deadline=deadline,
+            within=within,
+            estimate=estimate,
+            affinity=affinity,
+            region=region,
+            idempotency_key=idempotency_key,
+            task_id=task_id or f"{self._prefix}-{next(self._ids)}",
+            max_retries=self.config.max_retries if max_retries is None else max_retries,
+            period=period,
+        )
+        accepted = self._coord.submit(task, now)
+        future = self._loop.create_future()
+        future.add_done_callback(_silence)
+        handle = TaskHandle(accepted, future)
+        if accepted is task:
+            self._futures[task.id] = future
+            self._outstanding += 1
+            self._drained.clear()
+            if idempotency_key is not None:
+                self._keyed[idempotency_key] = handle
+            self._pump(now)
+        return handle
+
+    async def join(self) -> None:
+        """Wait until every accepted task has completed or failed."""
+        while self._outstanding:
+            await self._drained.wait()
+
+    def report(self) -> dict[str, Any]:
+        """The metrics report: a JSON-serialisable dict (docs/metrics.md)."""
+        return self._coord.report()
+
+    @property
+    def coordinator(self) -> Coordinator:
+        return self._coord
+
+    @property
+    def outstanding(self) -> int:
+        return self._outstanding
+
+    # -- internals ----------------------------------------------------------------------------
+    async def _wait_for_space(self) -> None:
+        limit = self.config.max_queue_size
+        if limit is None:
+            return
+        while self._coord.queued_total() >= limit:
+            if self.config.queue_full == "raise":
+                raise QueueFull(f"maxQueueSize: {limit} tasks already queued")
+            self._space.clear()
+            await self._space.wait()
+
+    def _pump(self, now: float | None = None) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        assignments = self._coord.dispatch(self._clock.now() if now is None else now)
+        for a in assignments:
+            task = loop.create_task(self._run(a.task, a.agent.id))
+            self._running_tasks.add(task)
+            task.add_done_callback(self._running_tasks.discard)
+        if assignments:
+            self._space.set()
+        self._arm_timer()
+
+    async def _run(self, task: Task, agent_id: str) -> None:
+        handler, is_async = self._handlers[agent_id]
+        timeout = self.config.task_timeout
+        started = self._clock.now()
+        result: Any = None
+        error: str | None = None
+        try:
+            if is_async:
+                work = handler(task)
+            else:
+                work = asyncio.get_running_loop().run_in_executor(self._threads(), handler, task)
+            result = await (asyncio.wait_for(work, timeout) if timeout else work)  # type: ignore[arg-type]
+        except TimeoutError:
+            error = f"timeout after {timeout}s"
+        except asyncio.CancelledError:
+            error = "cancelled"
+            self._settle(
+                task,
+                self._coord.finish(
+                    task,
+                    self._clock.now(),
+                    ok=False,
+                    error=error,
+                    duration=self._clock.now() - started,
+                ),
+                None,
+                error,
+            )
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        now = self._clock.now()
+        outcome = self._coord.finish(
+            task, now, ok=error is None, error=error, duration=now - started
+        )
+        self._settle(task, outcome, result, error)
+        self._pump(now)
+
+    def _settle(self, task: Task, outcome: Outcome, result: Any, error: str | None) -> None:
+        if outcome is Outcome.RETRY:
+            return
+        future = self._futures.pop(task.id)
+        if outcome is Outcome.DONE:
+            future.set_result(result)
+        else:
+            future.set_exception(TaskFailed(task.id, task.attempt, error or "failed"))
+        self._outstanding -= 1
+        if not self._outstanding:
+            self._drained.set()
+
+    def _threads(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                self._max_threads, thread_name_prefix="swarmbalancer"
+            )
+        return self._executor
+
+    def _arm_timer(self) -> None:
+        loop = self._loop
+        wake = self._coord.next_wakeup()
+        if wake == self._timer_at or loop is None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = wake
+        if wake is not None:
+            delay = max(0.0, wake - self._clock.now())
+            self._timer = loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        now = self._clock.now()
+        self._coord.tick(now)
+        self._pump(now)

@@ -1,0 +1,87 @@
+"""Simulates a workload file: the same coordinator and policies as `run`, in virtual time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from swarmbalancer.config import BalancerConfig
+from swarmbalancer.coordinator import Coordinator
+from swarmbalancer.model import AgentState, Task
+from swarmbalancer.sim.driver import Attempt, SimDriver
+from swarmbalancer.workload import (
+    FaultPlan,
+    TaskRecord,
+    Workload,
+    agent_specs,
+    attempt_outcome,
+    generate_tasks,
+    membership_events,
+    payload_work,
+)
+from swarmbalancer.workload.tenancy import with_tenants
+
+
+class WorkloadSimulation:
+    """One simulated run of a workload under one configuration."""
+
+    def __init__(self, workload: Workload, config: BalancerConfig) -> None:
+        self.workload = workload
+        self.config = with_tenants(config, workload)
+        self.coordinator = Coordinator(self.config)
+        self.faults = FaultPlan.from_workload(workload)
+        self.driver = SimDriver(self.coordinator, self._attempt)
+        self._records: Iterator[TaskRecord] = iter(())
+
+    def _attempt(self, task: Task, agent: AgentState, now: float) -> Attempt:
+        outcome = attempt_outcome(
+            seed=self.workload.seed,
+            task_id=task.id,
+            attempt=task.attempt,
+            agent_id=agent.id,
+            speed=agent.spec.speed,
+            work=payload_work(task),
+            start=now,
+            faults=self.faults,
+        )
+        return Attempt(duration=outcome.duration, ok=not outcome.failed)
+
+    def run(self) -> dict[str, Any]:
+        """Run to the last completion and return the report (same keys as `run --json`)."""
+        specs = agent_specs(self.workload)
+        events = membership_events(self.workload)
+        joining_later = {e.agent_id for e in events if e.kind == "join" and e.time > 0}
+        for spec in specs:
+            if spec.id not in joining_later:
+                self.driver.add_agent_at(0.0, spec)
+        by_id = {s.id: s for s in specs}
+        for event in events:
+            if event.kind == "join" and event.time > 0:
+                self.driver.add_agent_at(event.time, by_id[event.agent_id])
+            elif event.kind == "leave":
+                self.driver.remove_agent_at(event.time, event.agent_id)
+        records = generate_tasks(self.workload)
+        self._records = iter(records)
+        self._schedule_next()
+        self.driver.run()
+        return self.coordinator.report()
+
+    def _schedule_next(self) -> None:
+        record = next(self._records, None)
+        if record is not None:
+            self.driver.pending_arrivals += 1
+            self.driver.loop.at(record.arrival, self._arrive, record)
+
+    def _arrive(self, record: TaskRecord) -> None:
+        driver = self.driver
+        driver.pending_arrivals -= 1
+        now = driver.loop.now
+        task = record.to_task(now=now, max_retries=self.config.max_retries)
+        task.payload = {"id": record.id, "work": record.work}
+        self._schedule_next()
+        driver.submit_now(task)
+
+
+def simulate(workload: Workload, config: BalancerConfig) -> dict[str, Any]:
+    """The report of one simulated run."""
+    return WorkloadSimulation(workload, config).run()

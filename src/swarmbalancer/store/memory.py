@@ -1,0 +1,197 @@
+"""The in-process store: plain dicts and heaps, atomic because one event loop owns it."""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict, deque
+from collections.abc import Callable, Collection, Iterable
+
+from swarmbalancer.model import AgentState, Priority, Task, TaskState
+from swarmbalancer.policies.levels import LevelQueue
+from swarmbalancer.policies.views import QueueView
+
+_INF = float("inf")
+
+
+class MemoryStore:
+    """Keeps all scheduling state in memory; finished tasks are dropped unless an idempotency key
+    must still find them (the newest `remember_keys` keys are kept)."""
+
+    def __init__(
+        self, queue_factory: Callable[[], LevelQueue], *, remember_keys: int = 100_000
+    ) -> None:
+        self._new_queue = queue_factory
+        self._agents: dict[str, AgentState] = {}
+        self._queues: dict[str, LevelQueue] = {}
+        self._tasks: dict[str, Task] = {}
+        self._keys: OrderedDict[str, Task] = OrderedDict()
+        self._remember = remember_keys
+        self._leases: dict[str, float] = {}
+        self._delayed: list[tuple[float, int, str]] = []
+        self._parked: deque[Task] = deque()
+        self._counters: dict[str, int] = {}
+
+    # -- agents -------------------------------------------------------------------------------
+    def add_agent(self, agent: AgentState) -> None:
+        if agent.id in self._agents:
+            raise ValueError(f"agent {agent.id!r} is already registered")
+        self._agents[agent.id] = agent
+        self._queues[agent.id] = self._new_queue()
+
+    def remove_agent(self, agent_id: str) -> list[Task]:
+        agent = self._agents[agent_id]
+        if agent.in_flight:
+            raise ValueError(f"agent {agent_id!r} still runs {agent.in_flight} task(s)")
+        tasks = self.evacuate(agent_id)
+        del self._agents[agent_id]
+        del self._queues[agent_id]
+        return tasks
+
+    def agent(self, agent_id: str) -> AgentState:
+        return self._agents[agent_id]
+
+    def agents(self) -> list[AgentState]:
+        return list(self._agents.values())
+
+    def queue(self, agent_id: str) -> QueueView:
+        return self._queues[agent_id]
+
+    # -- tasks --------------------------------------------------------------------------------
+    def put(self, task: Task) -> tuple[Task, bool]:
+        key = task.idempotency_key
+        if key is not None:
+            seen = self._keys.get(key)
+            if seen is not None:
+                return seen, False
+            self._keys[key] = task
+            if len(self._keys) > self._remember:
+                self._keys.popitem(last=False)
+        if task.id in self._tasks:
+            raise ValueError(f"task id {task.id!r} is already in use")
+        self._tasks[task.id] = task
+        return task, True
+
+    def get(self, task_id: str) -> Task | None:
+        return self._tasks.get(task_id)
+
+    def enqueue(self, agent_id: str, task: Task, now: float) -> None:
+        agent = self._agents[agent_id]
+        task.state = TaskState.QUEUED
+        task.agent_id = agent_id
+        task.enqueued_at = now
+        self._queues[agent_id].push(task, now)
+        agent.queued += 1
+        agent.backlog += task.expected_work
+
+    def claim(self, agent_id: str, now: float, lease: float | None = None) -> Task | None:
+        task = self._queues[agent_id].pop(now)
+        if task is None:
+            return None
+        agent = self._agents[agent_id]
+        agent.queued -= 1
+        agent.in_flight += 1
+        task.state = TaskState.RUNNING
+        task.attempt += 1
+        if task.dispatched_at is None:
+            task.dispatched_at = now
+        task.started_at = now
+        self._leases[task.id] = _INF if lease is None else now + lease
+        return task
+
+    def move(self, task_ids: Collection[str], source: str, target: str, now: float) -> list[Task]:
+        moved = self._queues[source].remove(task_ids)
+        src, dst, queue = self._agents[source], self._agents[target], self._queues[target]
+        for task in moved:
+            src.queued -= 1
+            src.backlog -= task.expected_work
+            task.moves += 1
+            task.agent_id = target
+            queue.push(task, now)
+            dst.queued += 1
+            dst.backlog += task.expected_work
+        return moved
+
+    def evacuate(self, agent_id: str) -> list[Task]:
+        queue = self._queues[agent_id]
+        ids = [t.id for level in Priority for t in queue.level_tasks(level)]
+        tasks = queue.remove(ids)
+        agent = self._agents[agent_id]
+        for task in tasks:
+            agent.queued -= 1
+            agent.backlog -= task.expected_work
+            task.state = TaskState.PENDING
+            task.agent_id = None
+        return tasks
+
+    def _release(self, task_id: str) -> Task:
+        task = self._tasks[task_id]
+        if task.state is not TaskState.RUNNING or task.agent_id is None:
+            raise ValueError(f"task {task_id!r} is not in flight")
+        agent = self._agents[task.agent_id]
+        agent.in_flight -= 1
+        agent.backlog -= task.expected_work
+        del self._leases[task_id]
+        return task
+
+    def ack(self, task_id: str, now: float, *, ok: bool, error: str | None = None) -> Task:
+        task = self._release(task_id)
+        task.state = TaskState.DONE if ok else TaskState.FAILED
+        task.error = error
+        task.finished_at = now
+        del self._tasks[task_id]
+        return task
+
+    def defer(self, task_id: str, until: float, now: float) -> Task:
+        task = self._release(task_id)
+        task.state = TaskState.DELAYED
+        task.agent_id = None
+        heapq.heappush(self._delayed, (until, task.seq, task_id))
+        return task
+
+    def due(self, now: float) -> list[Task]:
+        out: list[Task] = []
+        heap = self._delayed
+        while heap and heap[0][0] <= now:
+            _, _, task_id = heapq.heappop(heap)
+            task = self._tasks[task_id]
+            task.state = TaskState.PENDING
+            out.append(task)
+        return out
+
+    def next_due(self) -> float | None:
+        return self._delayed[0][0] if self._delayed else None
+
+    def park(self, task: Task) -> None:
+        task.state = TaskState.PENDING
+        task.agent_id = None
+        self._parked.append(task)
+
+    def unpark(self) -> list[Task]:
+        tasks = list(self._parked)
+        self._parked.clear()
+        return tasks
+
+    def expired(self, now: float) -> list[Task]:
+        return [self._tasks[i] for i, until in self._leases.items() if until < now]
+
+    def renew(self, task_id: str, until: float) -> None:
+        if task_id not in self._leases:
+            raise ValueError(f"task {task_id!r} is not in flight")
+        self._leases[task_id] = until
+
+    def charge(self, agent_id: str, task: Task, runtime: float) -> None:
+        queue = self._queues.get(agent_id)
+        if queue is not None:
+            queue.charge(task, runtime)
+
+    # -- counters -----------------------------------------------------------------------------
+    def incr(self, name: str, by: int = 1) -> int:
+        value = self._counters.get(name, 0) + by
+        self._counters[name] = value
+        return value
+
+    def counters(self) -> dict[str, int]:
+        return dict(self._counters)
+
+    def open_tasks(self) -> Iterable[Task]:
+        return list(self._tasks.values())

@@ -1,0 +1,96 @@
+"""Workloads: the one file format that `run`, `simulate`, `demo` and the benchmarks read, its
+deterministic task generator, and the synthetic agents that execute it in real time."""
+
+from swarmbalancer.workload.arrivals import (
+    Arrival,
+    BatchArrival,
+    BurstyArrival,
+    DiurnalArrival,
+    PoissonArrival,
+    TraceArrival,
+)
+from swarmbalancer.workload.distributions import (
+    BimodalWork,
+    ConstantWork,
+    ExponentialWork,
+    LognormalWork,
+    ParetoWork,
+    WorkDist,
+)
+from swarmbalancer.workload.faults import NO_FAULT, FaultEffect, FaultPlan
+from swarmbalancer.workload.generate import (
+    MembershipEvent,
+    TaskRecord,
+    agent_specs,
+    generate_tasks,
+    lower_bound,
+    membership_events,
+)
+from swarmbalancer.workload.schema import (
+    AgentGroup,
+    Deadline,
+    Estimate,
+    Fault,
+    GeneratedTasks,
+    TaskSource,
+    Tenant,
+    TraceTasks,
+    Workload,
+    Zipf,
+    load_workload,
+    parse_workload,
+)
+from swarmbalancer.workload.synthetic import (
+    AttemptOutcome,
+    SyntheticAgent,
+    SyntheticFailure,
+    SyntheticResult,
+    SyntheticSwarm,
+    attempt_outcome,
+    payload_work,
+)
+from swarmbalancer.workload.trace import TraceRow
+
+__all__ = [
+    "NO_FAULT",
+    "AgentGroup",
+    "Arrival",
+    "AttemptOutcome",
+    "BatchArrival",
+    "BimodalWork",
+    "BurstyArrival",
+    "ConstantWork",
+    "Deadline",
+    "DiurnalArrival",
+    "Estimate",
+    "ExponentialWork",
+    "Fault",
+    "FaultEffect",
+    "FaultPlan",
+    "GeneratedTasks",
+    "LognormalWork",
+    "MembershipEvent",
+    "ParetoWork",
+    "PoissonArrival",
+    "SyntheticAgent",
+    "SyntheticFailure",
+    "SyntheticResult",
+    "SyntheticSwarm",
+    "TaskRecord",
+    "TaskSource",
+    "Tenant",
+    "TraceArrival",
+    "TraceRow",
+    "TraceTasks",
+    "WorkDist",
+    "Workload",
+    "Zipf",
+    "agent_specs",
+    "attempt_outcome",
+    "generate_tasks",
+    "load_workload",
+    "lower_bound",
+    "membership_events",
+    "parse_workload",
+    "payload_work",
+]

@@ -1,0 +1,231 @@
+"""Turn a `Workload` into its task list, its membership events and its makespan lower bound.
+
+Generation is deterministic: each aspect (work, arrival, priority, tenant, affinity, estimate)
+draws from its own stream derived from the workload seed, so the same file and seed always give
+the same list, and changing one aspect of the file leaves the others' draws unchanged.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple, TypeVar
+
+from swarmbalancer.model import AgentSpec, Priority, Task
+from swarmbalancer.workload.faults import NO_FAULT, FaultEffect, FaultPlan
+from swarmbalancer.workload.schema import GeneratedTasks, TraceTasks, Workload, Zipf
+from swarmbalancer.workload.seeding import derived_rng
+from swarmbalancer.workload.trace import default_task_id
+
+_T = TypeVar("_T")
+
+__all__ = [
+    "NO_FAULT",
+    "FaultEffect",
+    "FaultPlan",
+    "MembershipEvent",
+    "TaskRecord",
+    "agent_specs",
+    "generate_tasks",
+    "lower_bound",
+    "membership_events",
+]
+
+
+@dataclass(slots=True, frozen=True)
+class TaskRecord:
+    """One task of a workload. `work` is seconds at speed 1; times are seconds from the run start.
+
+    `deadline` is absolute (workload time); `estimate` is the work the submitter announces, equal
+    to `work` unless the workload adds estimate noise.
+    """
+
+    id: str
+    work: float
+    arrival: float
+    priority: Priority
+    tenant: str | None
+    deadline: float | None
+    affinity: tuple[str, ...] | None
+    estimate: float
+
+    @property
+    def payload(self) -> dict[str, float]:
+        """The task payload the synthetic agents read: `{"work": work}`."""
+        return {"work": self.work}
+
+    def to_task(self, *, now: float, origin: float = 0.0, max_retries: int = 2) -> Task:
+        """A `Task` submitted at clock time `now`, where workload time 0 is clock time `origin`."""
+        return Task.create(
+            self.payload,
+            now=now,
+            priority=self.priority,
+            tenant=self.tenant,
+            deadline=None if self.deadline is None else origin + self.deadline,
+            estimate=self.estimate,
+            affinity=self.affinity,
+            task_id=self.id,
+            max_retries=max_retries,
+        )
+
+
+class MembershipEvent(NamedTuple):
+    """An agent joins or leaves the swarm at workload time `time`."""
+
+    time: float
+    kind: Literal["join", "leave"]
+    agent_id: str
+
+
+def agent_specs(workload: Workload) -> list[AgentSpec]:
+    """Every agent of the workload, joiners included (same as `Workload.agent_specs()`)."""
+    return workload.agent_specs()
+
+
+def membership_events(workload: Workload) -> list[MembershipEvent]:
+    """Join and leave events in time order; at equal times joins come first, then file order.
+
+    Agents without `join` are present from time 0 and get no join event.
+    """
+    keyed: list[tuple[float, int, int, MembershipEvent]] = []
+    order = 0
+    for group in workload.agents:
+        for agent_id in group.ids():
+            if group.join is not None:
+                keyed.append((group.join, 0, order, MembershipEvent(group.join, "join", agent_id)))
+            if group.leave is not None:
+                keyed.append(
+                    (group.leave, 1, order, MembershipEvent(group.leave, "leave", agent_id))
+                )
+            order += 1
+    keyed.sort(key=lambda k: k[:3])
+    return [event for *_, event in keyed]
+
+
+def generate_tasks(workload: Workload) -> list[TaskRecord]:
+    """The workload's tasks sorted by (arrival, index); ids are `t{index:06d}` unless traced."""
+    source = workload.tasks
+    if isinstance(source, TraceTasks):
+        records = _from_trace(source)
+    else:
+        records = _generated(workload, source)
+    order = sorted(range(len(records)), key=lambda i: (records[i].arrival, i))
+    return [records[i] for i in order]
+
+
+def _from_trace(source: TraceTasks) -> list[TaskRecord]:
+    return [
+        TaskRecord(
+            id=row.id or default_task_id(i),
+            work=row.work,
+            arrival=row.arrival,
+            priority=row.priority,
+            tenant=row.tenant,
+            deadline=row.deadline,
+            affinity=row.affinity,
+            estimate=row.work if row.estimate is None else row.estimate,
+        )
+        for i, row in enumerate(source.rows)
+    ]
+
+
+def _generated(workload: Workload, source: GeneratedTasks) -> list[TaskRecord]:
+    seed, n = workload.seed, source.count
+    work_rng = derived_rng(seed, "work")
+    works = [source.work.sample(work_rng) for _ in range(n)]
+    arrivals = source.arrival.times(n, derived_rng(seed, "arrival"))
+    levels, level_p = source.priority_table()
+    priorities = _draw(levels, level_p, n, derived_rng(seed, "priority"))
+    tenants = _tenants(workload, source, n)
+    affinities = _affinities(source, n, derived_rng(seed, "affinity"))
+    estimates = _estimates(source, works, derived_rng(seed, "estimate"))
+    slack = source.deadline.slack if source.deadline is not None else None
+    return [
+        TaskRecord(
+            id=default_task_id(i),
+            work=works[i],
+            arrival=arrivals[i],
+            priority=priorities[i],
+            tenant=tenants[i],
+            deadline=None if slack is None else arrivals[i] + works[i] * slack,
+            affinity=affinities[i],
+            estimate=estimates[i],
+        )
+        for i in range(n)
+    ]
+
+
+def _draw(items: Sequence[_T], weights: Sequence[float], n: int, rng: random.Random) -> list[_T]:
+    """`n` categorical draws, one uniform each; a single item needs no draws at all."""
+    if len(items) == 1:
+        return [items[0]] * n
+    cumulative: list[float] = []
+    total = 0.0
+    for w in weights:
+        total += w
+        cumulative.append(total)
+    last = len(items) - 1
+    picks = (bisect.bisect_right(cumulative, rng.random() * total) for _ in range(n))
+    return [items[min(pick, last)] for pick in picks]
+
+
+def _tenants(workload: Workload, source: GeneratedTasks, n: int) -> list[str | None]:
+    mix = source.tenant
+    if mix is None:
+        return [None] * n
+    if isinstance(mix, Zipf):
+        ids = [t.id for t in workload.tenants]
+        weights = mix.probabilities(len(ids))
+    else:
+        ids, weights = list(mix), list(mix.values())
+    drawn: list[str | None] = list(_draw(ids, weights, n, derived_rng(workload.seed, "tenant")))
+    return drawn
+
+
+def _affinities(source: GeneratedTasks, n: int, rng: random.Random) -> list[tuple[str, ...] | None]:
+    """Each task is pinned to one target with its probability; the remainder runs anywhere."""
+    if not source.affinity:
+        return [None] * n
+    targets: list[tuple[str, ...] | None] = [(t,) for t in source.affinity]
+    weights = list(source.affinity.values())
+    rest = 1.0 - sum(weights)
+    if rest > 0:
+        targets.append(None)
+        weights.append(rest)
+    return _draw(targets, weights, n, rng)
+
+
+def _estimates(source: GeneratedTasks, works: list[float], rng: random.Random) -> list[float]:
+    """work * exp(N(-sigma^2/2, sigma)): unbiased in the mean; exact when no noise is asked."""
+    if source.estimate is None or source.estimate.error == 0:
+        return list(works)
+    sigma = source.estimate.error
+    return [w * math.exp(rng.normalvariate(-sigma * sigma / 2.0, sigma)) for w in works]
+
+
+def lower_bound(records: Sequence[TaskRecord], specs: Sequence[AgentSpec]) -> float:
+    """A lower bound on the makespan: when the last task can finish at best, from workload time 0.
+
+    With S = sum(speed * capacity) and v = max(speed), it is the largest over tasks i of
+    `a_i + (work of tasks arriving at or after a_i) / S` and `a_i + w_i / v`. For a batch at
+    time 0 this is `max(total work / S, max work / v)`. It assumes every agent is present and
+    healthy all the time, so joins, leaves and faults can only raise the true optimum above it.
+    """
+    if not records:
+        return 0.0
+    if not specs:
+        raise ValueError("lower_bound: no agents")
+    throughput = sum(s.speed * s.capacity for s in specs)
+    fastest = max(s.speed for s in specs)
+    bound, later_work = 0.0, 0.0
+    for record in sorted(records, key=lambda r: r.arrival, reverse=True):
+        later_work += record.work
+        bound = max(
+            bound,
+            record.arrival + later_work / throughput,
+            record.arrival + record.work / fastest,
+        )
+    return bound

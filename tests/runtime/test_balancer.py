@@ -1,0 +1,209 @@
+"""The embedded runtime: real handlers on an asyncio loop, driven by the coordinator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+import pytest
+
+from swarmbalancer import Balancer, QueueFull, Task, TaskFailed
+from swarmbalancer.errors import ConfigError, TaskRejected
+
+REPORT_KEYS = {
+    "completed",
+    "failed",
+    "lost",
+    "makespan_s",
+    "lower_bound_s",
+    "throughput_per_s",
+    "queue_latency_ms",
+    "sojourn_ms",
+    "utilization",
+    "load_variance",
+    "jain_fairness",
+    "migration_rate",
+    "steals",
+    "migrations",
+    "retries",
+    "per_agent",
+    "per_priority",
+}
+
+
+async def echo(task: Task) -> Any:
+    await asyncio.sleep(0)
+    return {
+        "id": task.id,
+        "payload": task.payload,
+        "agent": task.agent_id,
+        "attempt": task.attempt,
+        "priority": task.priority.label,
+        "tenant": task.tenant,
+    }
+
+
+def test_submitted_tasks_return_their_handlers_results_and_the_report_accounts_for_all() -> None:
+    async def main() -> dict[str, Any]:
+        lb = Balancer({"strategy": "adaptive", "stealThreshold": 5})
+        lb.add_agent("a1", echo, capacity=2, region="eu")
+        lb.add_agent("a2", echo, capacity=2, region="us")
+        async with lb:
+            handles = [await lb.submit({"n": i}, priority="high", tenant="t1") for i in range(50)]
+            results = [await h for h in handles]
+            await lb.join()
+        assert [r["payload"] for r in results] == [{"n": i} for i in range(50)]
+        assert {r["agent"] for r in results} <= {"a1", "a2"}
+        assert all(
+            r["attempt"] == 1 and r["priority"] == "high" and r["tenant"] == "t1" for r in results
+        )
+        return lb.report()
+
+    report = asyncio.run(main())
+    assert set(report) >= REPORT_KEYS
+    assert report["completed"] == 50 and report["lost"] == 0 and report["failed"] == 0
+    json.dumps(report)
+
+
+def test_plain_functions_run_in_threads() -> None:
+    seen: set[str] = set()
+
+    def work(task: Task) -> int:
+        seen.add(threading.current_thread().name)
+        return int(task.payload) * 2
+
+    async def main() -> list[int]:
+        lb = Balancer()
+        lb.add_agent("a", work, capacity=4)
+        async with lb:
+            handles = [await lb.submit(i) for i in range(20)]
+            return [await h for h in handles]
+
+    assert asyncio.run(main()) == [i * 2 for i in range(20)]
+    assert all(name.startswith("swarmbalancer") for name in seen)
+
+
+def test_a_failing_handler_is_retried_on_another_agent_then_raises_task_failed() -> None:
+    calls: list[str] = []
+
+    async def broken(task: Task) -> None:
+        calls.append(task.agent_id or "")
+        raise RuntimeError("boom")
+
+    async def main() -> None:
+        lb = Balancer({"maxRetries": 2, "retryBackoff": 0.001, "failureThreshold": 100})
+        lb.add_agent("a", broken)
+        lb.add_agent("b", broken)
+        async with lb:
+            handle = await lb.submit("x")
+            with pytest.raises(TaskFailed, match="boom"):
+                await handle
+        report = lb.report()
+        assert report["failed"] == 1 and report["retries"] == 2 and report["lost"] == 0
+
+    asyncio.run(main())
+    assert len(calls) == 3
+    assert calls[0] != calls[1], "a retry prefers an agent the task has not failed on"
+
+
+def test_an_attempt_past_the_task_timeout_counts_as_failed() -> None:
+    async def slow(task: Task) -> None:
+        await asyncio.sleep(10)
+
+    async def main() -> None:
+        lb = Balancer({"taskTimeout": 0.05, "maxRetries": 0})
+        lb.add_agent("a", slow)
+        async with lb:
+            with pytest.raises(TaskFailed, match="timeout"):
+                await (await lb.submit(None))
+
+    asyncio.run(main())
+
+
+def test_a_repeated_idempotency_key_returns_the_first_handle() -> None:
+    async def main() -> None:
+        lb = Balancer()
+        lb.add_agent("a", echo)
+        async with lb:
+            first = await lb.submit(1, idempotency_key="k")
+            second = await lb.submit(2, idempotency_key="k")
+            assert second is first
+            assert (await second)["payload"] == 1
+        assert lb.report()["accepted"] == 1
+
+    asyncio.run(main())
+
+
+def test_removing_an_agent_moves_its_queue_and_loses_nothing() -> None:
+    async def slowish(task: Task) -> str:
+        await asyncio.sleep(0.002)
+        return task.agent_id or ""
+
+    async def main() -> None:
+        lb = Balancer({"strategy": "round_robin", "stealEnabled": False})
+        lb.add_agent("a", slowish)
+        lb.add_agent("b", slowish)
+        async with lb:
+            handles = [await lb.submit(i) for i in range(40)]
+            lb.remove_agent("b")
+            lb.add_agent("c", slowish)
+            agents = [await h for h in handles]
+        assert agents.count("b") <= 1, "b ran at most the task it had started"
+        report = lb.report()
+        assert report["completed"] == 40 and report["lost"] == 0
+
+    asyncio.run(main())
+
+
+def test_submitting_beyond_max_queue_size_raises_when_configured_to() -> None:
+    async def blocked(task: Task) -> None:
+        await asyncio.sleep(0.05)
+
+    async def main() -> None:
+        lb = Balancer({"maxQueueSize": 2, "queueFull": "raise"})
+        lb.add_agent("a", blocked)
+        async with lb:
+            for i in range(3):
+                await lb.submit(i)  # one runs, two queue
+            with pytest.raises(QueueFull, match="maxQueueSize"):
+                await lb.submit(99)
+        assert lb.report()["completed"] == 3
+
+    asyncio.run(main())
+
+
+def test_submitting_beyond_max_queue_size_waits_by_default() -> None:
+    async def quick(task: Task) -> None:
+        await asyncio.sleep(0.001)
+
+    async def main() -> None:
+        lb = Balancer({"maxQueueSize": 2})
+        lb.add_agent("a", quick)
+        async with lb:
+            for i in range(20):
+                await lb.submit(i)
+                assert lb.coordinator.queued_total() <= 2
+        assert lb.report()["completed"] == 20
+
+    asyncio.run(main())
+
+
+def test_bad_configuration_and_bad_tasks_name_the_field() -> None:
+    with pytest.raises(ConfigError, match="stealThreshold"):
+        Balancer({"stealThreshold": -1})
+    with pytest.raises(ConfigError, match="unknown key"):
+        Balancer({"noSuchKey": 1})
+
+    async def main() -> None:
+        lb = Balancer()
+        lb.add_agent("a", echo)
+        async with lb:
+            with pytest.raises(TaskRejected, match="priority"):
+                await lb.submit(1, priority="urgent")
+            ok = await lb.submit(2)
+            await ok
+        assert lb.report()["completed"] == 1
+
+    asyncio.run(main())

@@ -1,0 +1,218 @@
+"""The contract every Store must pass. A store's test module subclasses `StoreContract` and
+provides `make_store`; the same tests then run against memory, SQLite or Redis alike."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from swarmbalancer.model import AgentSpec, AgentState, AgentStats, Priority, Task, TaskState
+from swarmbalancer.store.base import Store
+
+
+def agent(agent_id: str, capacity: int = 2) -> AgentState:
+    return AgentState(spec=AgentSpec(agent_id, capacity=capacity), stats=AgentStats(speed=1.0))
+
+
+def task(
+    task_id: str, *, priority: Priority = Priority.NORMAL, key: str | None = None, work: float = 1.0
+) -> Task:
+    t = Task.create(
+        {"n": task_id}, now=0.0, priority=priority, task_id=task_id, idempotency_key=key
+    )
+    t.expected_work = work
+    return t
+
+
+class StoreContract:
+    """Behaviour every store implementation must show."""
+
+    def make_store(self) -> Store:
+        raise NotImplementedError
+
+    def test_a_claimed_task_is_in_flight_and_leaves_the_queue(self) -> None:
+        store = self.make_store()
+        store.add_agent(agent("a"))
+        t, created = store.put(task("t1"))
+        assert created
+        store.enqueue("a", t, 0.0)
+        assert store.agent("a").queued == 1 and store.agent("a").backlog == 1.0
+        claimed = store.claim("a", 1.0)
+        assert claimed is t and t.state is TaskState.RUNNING and t.attempt == 1
+        assert store.agent("a").queued == 0 and store.agent("a").in_flight == 1
+        assert store.claim("a", 1.0) is None
+
+    def test_a_repeated_idempotency_key_returns_the_first_task(self) -> None:
+        store = self.make_store()
+        first, created = store.put(task("t1", key="k"))
+        again, created_again = store.put(task("t2", key="k"))
+        assert created and not created_again and again is first
+
+    def test_move_takes_only_tasks_still_queued_at_the_source(self) -> None:
+        store = self.make_store()
+        for a in ("a", "b"):
+            store.add_agent(agent(a, capacity=1))
+        tasks = [store.put(task(f"t{i}"))[0] for i in range(4)]
+        for t in tasks:
+            store.enqueue("a", t, 0.0)
+        running = store.claim("a", 0.0)
+        assert running is not None
+        moved = store.move([t.id for t in tasks], "a", "b", 1.0)
+        assert {t.id for t in moved} == {t.id for t in tasks} - {running.id}
+        assert all(t.moves == 1 and t.agent_id == "b" for t in moved)
+        assert store.agent("a").queued == 0 and store.agent("b").queued == 3
+        assert store.agent("b").backlog == 3.0
+
+    def test_ack_finishes_a_task_and_frees_its_slot(self) -> None:
+        store = self.make_store()
+        store.add_agent(agent("a"))
+        t = store.put(task("t1"))[0]
+        store.enqueue("a", t, 0.0)
+        store.claim("a", 0.0)
+        done = store.ack("t1", 2.0, ok=True)
+        assert done.state is TaskState.DONE and done.finished_at == 2.0
+        assert store.agent("a").in_flight == 0 and store.agent("a").backlog == 0.0
+        assert list(store.open_tasks()) == []
+        with pytest.raises((ValueError, KeyError)):
+            store.ack("t1", 3.0, ok=True)
+
+    def test_deferred_tasks_come_back_due_in_time_order(self) -> None:
+        store = self.make_store()
+        store.add_agent(agent("a", capacity=2))
+        for name in ("x", "y"):
+            store.enqueue("a", store.put(task(name))[0], 0.0)
+        store.claim("a", 0.0)
+        store.claim("a", 0.0)
+        store.defer("y", 5.0, 1.0)
+        store.defer("x", 3.0, 1.0)
+        assert store.agent("a").in_flight == 0
+        assert store.next_due() == 3.0
+        assert store.due(2.0) == []
+        assert [t.id for t in store.due(10.0)] == ["x", "y"]
+        assert store.next_due() is None
+
+    def test_evacuate_and_remove_return_every_queued_task(self) -> None:
+        store = self.make_store()
+        store.add_agent(agent("a", capacity=1))
+        for i in range(3):
+            store.enqueue("a", store.put(task(f"t{i}"))[0], 0.0)
+        store.claim("a", 0.0)
+        with pytest.raises(ValueError):
+            store.remove_agent("a")
+        assert sorted(t.id for t in store.evacuate("a")) == ["t1", "t2"]
+        assert store.agent("a").queued == 0
+
+    def test_an_expired_lease_is_reported(self) -> None:
+        store = self.make_store()
+        store.add_agent(agent("a"))
+        store.enqueue("a", store.put(task("t"))[0], 0.0)
+        store.claim("a", 0.0, lease=1.0)
+        assert store.expired(0.5) == []
+        assert [t.id for t in store.expired(2.0)] == ["t"]
+        store.renew("t", 5.0)
+        assert store.expired(2.0) == []
+
+    def test_parked_tasks_come_back_in_order(self) -> None:
+        store = self.make_store()
+        for name in ("p", "q"):
+            store.park(store.put(task(name))[0])
+        assert [t.id for t in store.unpark()] == ["p", "q"]
+        assert store.unpark() == []
+
+    def test_counters_add_up(self) -> None:
+        store = self.make_store()
+        store.incr("steals", 2)
+        store.incr("steals")
+        assert store.counters() == {"steals": 3}
+
+    def test_no_task_is_lost_or_duplicated_under_any_sequence_of_operations(self) -> None:
+        run_state_machine(self.make_store)
+
+
+def run_state_machine(make_store: object) -> None:
+    """Drive random enqueue/claim/move/ack/defer/due/evacuate sequences and check placement."""
+
+    class Machine(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.store: Store = make_store()  # type: ignore[operator]
+            for a in ("a", "b", "c"):
+                self.store.add_agent(agent(a, capacity=2))
+            self.now = 0.0
+            self.n = 0
+            self.finished: set[str] = set()
+            self.unplaced: list[Task] = []
+            self.accepted: set[str] = set()
+
+        @rule(level=st.sampled_from(list(Priority)), target_agent=st.sampled_from("abc"))
+        def submit(self, level: Priority, target_agent: str) -> None:
+            self.n += 1
+            t, _ = self.store.put(task(f"t{self.n}", priority=level))
+            self.accepted.add(t.id)
+            self.store.enqueue(target_agent, t, self.now)
+
+        @rule(target_agent=st.sampled_from("abc"))
+        def claim(self, target_agent: str) -> None:
+            if self.store.agent(target_agent).free_slots > 0:
+                self.store.claim(target_agent, self.now)
+
+        @rule(src=st.sampled_from("abc"), dst=st.sampled_from("abc"), k=st.integers(1, 4))
+        def move(self, src: str, dst: str, k: int) -> None:
+            if src == dst:
+                return
+            ids = [t.id for level in Priority for t in self.store.queue(src).level_tasks(level)][:k]
+            self.store.move(ids, src, dst, self.now)
+
+        @rule(ok=st.booleans(), retry=st.booleans())
+        def finish_one(self, ok: bool, retry: bool) -> None:
+            running = [t for t in self.store.open_tasks() if t.state is TaskState.RUNNING]
+            if not running:
+                return
+            t = min(running, key=lambda x: x.seq)
+            if retry:
+                self.store.defer(t.id, self.now + 1.0, self.now)
+            else:
+                self.store.ack(t.id, self.now, ok=ok)
+                self.finished.add(t.id)
+
+        @rule()
+        def advance(self) -> None:
+            self.now += 0.5
+            self.unplaced.extend(self.store.due(self.now))
+
+        @precondition(lambda self: bool(self.unplaced))
+        @rule(target_agent=st.sampled_from("abc"))
+        def place(self, target_agent: str) -> None:
+            self.store.enqueue(target_agent, self.unplaced.pop(), self.now)
+
+        @rule(src=st.sampled_from("abc"))
+        def evacuate(self, src: str) -> None:
+            self.unplaced.extend(self.store.evacuate(src))
+
+        @invariant()
+        def every_task_is_in_exactly_one_place(self) -> None:
+            places: Counter[str] = Counter()
+            for a in ("a", "b", "c"):
+                q = self.store.queue(a)
+                ids = [t.id for level in Priority for t in q.level_tasks(level)]
+                assert len(q) == len(ids) == self.store.agent(a).queued
+                places.update(ids)
+            open_ids = {t.id for t in self.store.open_tasks()}
+            running = {t.id for t in self.store.open_tasks() if t.state is TaskState.RUNNING}
+            delayed = {t.id for t in self.store.open_tasks() if t.state is TaskState.DELAYED}
+            places.update(running)
+            places.update(delayed)
+            places.update(t.id for t in self.unplaced)
+            assert all(v == 1 for v in places.values()), places
+            assert set(places) == open_ids
+            assert open_ids | self.finished == self.accepted
+            assert not open_ids & self.finished
+            in_flight = sum(self.store.agent(a).in_flight for a in "abc")
+            assert in_flight == len(running)
+
+    Machine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+    Machine.TestCase().runTest()
