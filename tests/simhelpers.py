@@ -59,6 +59,7 @@ def run_sim(
     tasks: list[tuple[float, Task]],
     failing: dict[str, float] | None = None,
     seed: int = 0,
+    until: float = 1000.0,
 ) -> tuple[Coordinator, Trace, dict[str, Any]]:
     coord = Coordinator(config)
     trace = Trace()
@@ -67,5 +68,5 @@ def run_sim(
         driver.add_agent_at(0.0, spec)
     for when, task in tasks:
         driver.submit_at(when, task)
-    driver.run()
+    driver.run(until=until)  # a horizon, so a scheduling bug fails the test instead of hanging
     return coord, trace, coord.report()

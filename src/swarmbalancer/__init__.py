@@ -61,7 +61,36 @@ _WHERE = {
     "Store": "store",
 }
 
-__all__ = sorted([*_WHERE, "__version__"])
+__all__ = [
+    "AgentSpec",
+    "AgentState",
+    "Assignment",
+    "Balancer",
+    "BalancerConfig",
+    "BreakerSettings",
+    "BreakerState",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "Clock",
+    "ConfigError",
+    "Coordinator",
+    "ManualClock",
+    "MemoryStore",
+    "MonotonicClock",
+    "Outcome",
+    "Priority",
+    "QueueFull",
+    "Store",
+    "SwarmBalancerError",
+    "Task",
+    "TaskFailed",
+    "TaskHandle",
+    "TaskRejected",
+    "TaskState",
+    "WorkloadError",
+    "__version__",
+    "load_config",
+]
 
 
 def __getattr__(name: str) -> Any:

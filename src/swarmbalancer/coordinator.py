@@ -191,6 +191,8 @@ class Coordinator:
         else:
             agent.failed += 1
             outcome = self._complete(task, now, ok=False, error=error or "failed")
+        if agent_id in self._unhealthy:
+            self._route_parked(now)  # a probe slot freed, or the breaker changed state
         self._retire_if_drained(agent, now)
         return outcome
 
@@ -206,6 +208,7 @@ class Coordinator:
         for agent_id in list(self._unhealthy):
             if self.breakers[agent_id].state(now) is BreakerState.HALF_OPEN:
                 self._dirty[agent_id] = None
+        self._route_parked(now)
 
     def next_wakeup(self) -> float | None:
         """The earliest time `tick` has something to do, or None."""
@@ -299,6 +302,12 @@ class Coordinator:
                 ):
                     return agent
         return None
+
+    def _route_parked(self, now: float) -> None:
+        """Give parked tasks (no eligible agent when they were routed) another chance."""
+        parked = self.store.unpark()
+        if parked:
+            self._reroute(parked, now)
 
     def _reroute(self, tasks: list[Task], now: float) -> None:
         for task in tasks:

@@ -85,7 +85,9 @@ def demo(
 
     try:
         spec = demo_workload()
-        cfg = _config({"seed": spec.seed, **(spec.config or {})}, None, strategy, Path("/nonexistent"))
+        cfg = _config(
+            {"seed": spec.seed, **(spec.config or {})}, None, strategy, Path("/nonexistent")
+        )
         if not quiet and not as_json:
             err.print(f"[bold]demo[/]: {spec.description}")
         report = _run_live(spec, cfg, None, quiet or as_json, title="demo")

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from swarmbalancer.metrics.stats import LatencySummary, jain_index, variance
-
 from swarmbalancer.model import WEIGHTED_LEVELS, AgentState, Priority, Task
 
 

@@ -206,9 +206,9 @@ class CircuitBreakerPolicy:
             return
         n = len(window)
         failures = sum(1 for f, _ in window if f)
-        slow = sum(1 for _, sl in window if sl)
+        slow_calls = sum(1 for _, sl in window if sl)
         if (s.failure_rate_threshold is not None and failures / n >= s.failure_rate_threshold) or (
-            s.slow_call_duration is not None and slow / n >= s.slow_call_rate_threshold
+            s.slow_call_duration is not None and slow_calls / n >= s.slow_call_rate_threshold
         ):
             self._move(BreakerState.OPEN, now)
 

@@ -234,7 +234,7 @@ class Balancer:
                 work = handler(task)
             else:
                 work = asyncio.get_running_loop().run_in_executor(self._threads(), handler, task)
-            result = await (asyncio.wait_for(work, timeout) if timeout else work)  # type: ignore[arg-type]
+            result = await (asyncio.wait_for(work, timeout) if timeout else work)
         except TimeoutError:
             error = f"timeout after {timeout}s"
         except asyncio.CancelledError:

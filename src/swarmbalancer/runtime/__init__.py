@@ -1,0 +1,1 @@
+"""The embedded asyncio runtime: it executes the coordinator's decisions against real handlers."""
