@@ -220,13 +220,16 @@ class AgentSpec:
 class AgentStats:
     """Online estimates the adaptive router learns, exponentially weighted.
 
-    `speed` is work units per second observed (estimate / duration); `error_rate` the weighted
-    share of failed attempts; `samples` how many observations fed them.
+    `speed` is work units per second observed: the ratio of the weighted average work to the
+    weighted average duration (`work_avg / time_avg`), so long tasks, whose timing is least
+    disturbed by dispatch overhead, count most. `error_rate` is the weighted share of failed
+    attempts; `samples` how many observations fed them.
     """
 
     speed: float
     error_rate: float = 0.0
-    mean_work: float | None = None
+    work_avg: float | None = None
+    time_avg: float | None = None
     samples: int = 0
     last_observed: float | None = None
 

@@ -39,11 +39,19 @@ def observe(
     work: float | None,
     duration: float | None,
 ) -> None:
-    """Fold one finished attempt into an agent's exponentially weighted estimates."""
+    """Fold one finished attempt into an agent's exponentially weighted estimates.
+
+    Speed is a ratio estimator: weighted mean work over weighted mean duration. The prior speed
+    enters as if the earlier attempts had this one's work at that speed, so one noisy first
+    sample moves the estimate by `alpha`, not all the way.
+    """
     stats.error_rate += alpha * ((0.0 if ok else 1.0) - stats.error_rate)
     if ok and work is not None and work > 0 and duration is not None and duration > 0:
-        sample = work / duration
-        stats.speed = sample if stats.samples == 0 else stats.speed + alpha * (sample - stats.speed)
+        if stats.work_avg is None or stats.time_avg is None:
+            stats.work_avg, stats.time_avg = work, work / stats.speed
+        stats.work_avg += alpha * (work - stats.work_avg)
+        stats.time_avg += alpha * (duration - stats.time_avg)
+        stats.speed = stats.work_avg / stats.time_avg
     stats.samples += 1
     stats.last_observed = now
 
@@ -78,7 +86,7 @@ class Adaptive(Router):
                 return min(idle, key=_staleness)
         work = ctx.work_of(task)
         if self._latency_only:
-            return min(candidates, key=lambda a: expected_time(a, work, ctx))
+            return _fastest(candidates, work, ctx)
         return self._multi_objective(candidates, work, ctx)
 
     def _multi_objective(
@@ -117,6 +125,24 @@ def expected_time(agent: AgentState, work: float, ctx: RoutingContext) -> float:
     else:
         ect = work / speed
     return ect / (1.0 - min(agent.stats.error_rate, _MAX_ERROR))
+
+
+def _fastest(candidates: Sequence[AgentState], work: float, ctx: RoutingContext) -> AgentState:
+    """The candidate of least `expected_time` (first on ties): that function, inlined for speed."""
+    best = candidates[0]
+    best_time = math.inf
+    for agent in candidates:
+        stats = agent.stats
+        speed = stats.speed if agent.ramp_from is None else stats.speed * ctx.ramp(agent)
+        capacity = agent.spec.capacity
+        if agent.queued + agent.in_flight >= capacity:
+            ect = (agent.backlog / capacity + work) / speed
+        else:
+            ect = work / speed
+        time = ect / (1.0 - min(stats.error_rate, _MAX_ERROR))
+        if time < best_time:
+            best, best_time = agent, time
+    return best
 
 
 def _staleness(agent: AgentState) -> tuple[float, int]:

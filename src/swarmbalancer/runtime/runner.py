@@ -22,6 +22,9 @@ from swarmbalancer.workload.tenancy import with_tenants
 
 Progress = Callable[[Coordinator, int], None]
 
+#: Submissions between yields to the loop while a batch is submitted all at once.
+YIELD_EVERY = 8
+
 
 def load_handler(ref: str) -> Handler:
     """Import `module:function`; a bad reference is a ConfigError naming the option."""
@@ -80,10 +83,12 @@ async def run_workload(
                 loop.call_at(origin + t, action, agent_id)
         ticker = _start_progress(balancer, len(records), on_progress, progress_every)
         try:
-            for rec in records:
+            for i, rec in enumerate(records):
                 delay = origin + rec.arrival - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                elif i % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # let started tasks begin while a batch is submitted
                 await balancer.submit(
                     {"id": rec.id, "work": rec.work},
                     task_id=rec.id,
