@@ -351,9 +351,15 @@ class Coordinator:
             out.append(Assignment(task, agent))
 
     def _saturated(self, agent_id: str, task: Task) -> bool:
+        """Were all four weighted levels busy when `task` was taken (so its share counts)?"""
+        level = task.level
+        if level is Priority.BACKGROUND:
+            return False
         queue = self.store.queue(agent_id)
-        others = [lvl for lvl in WEIGHTED_LEVELS if lvl is not task.level]
-        return task.level in WEIGHTED_LEVELS and all(queue.level_len(lvl) > 0 for lvl in others)
+        for other in WEIGHTED_LEVELS:
+            if other is not level and not queue.level_len(other):
+                return False
+        return True
 
     def _victims_exist(self) -> bool:
         threshold = self.steal_settings.threshold

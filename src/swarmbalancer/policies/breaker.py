@@ -100,7 +100,9 @@ class CircuitBreakerPolicy:
 
     __slots__ = (
         "_consecutive",
+        "_failures",
         "_probes",
+        "_slow",
         "_state",
         "_successes",
         "_window",
@@ -116,6 +118,8 @@ class CircuitBreakerPolicy:
         self._successes = 0
         self._probes = 0
         self._window: deque[tuple[bool, bool]] = deque(maxlen=self.settings.sliding_window_size)
+        self._failures = 0  # failed outcomes in the window
+        self._slow = 0  # slow outcomes in the window
         self.opened_at: float | None = None
         self.transitions: deque[tuple[float, BreakerState, BreakerState]] = deque(maxlen=256)
 
@@ -199,17 +203,23 @@ class CircuitBreakerPolicy:
         return limit is not None and duration is not None and duration >= limit
 
     def _record(self, now: float, *, failed: bool, slow: bool) -> None:
-        window = self._window
-        window.append((failed, slow))
         s = self.settings
-        if len(window) < s.minimum_calls:
-            return
+        if s.failure_rate_threshold is None and s.slow_call_duration is None:
+            return  # no rate rule configured: the window is never read
+        window = self._window
+        if len(window) == window.maxlen:
+            old_failed, old_slow = window[0]
+            self._failures -= old_failed
+            self._slow -= old_slow
+        window.append((failed, slow))
+        self._failures += failed
+        self._slow += slow
         n = len(window)
-        failures = sum(1 for f, _ in window if f)
-        slow_calls = sum(1 for _, sl in window if sl)
-        if (s.failure_rate_threshold is not None and failures / n >= s.failure_rate_threshold) or (
-            s.slow_call_duration is not None and slow_calls / n >= s.slow_call_rate_threshold
-        ):
+        if n < s.minimum_calls:
+            return
+        if (
+            s.failure_rate_threshold is not None and self._failures / n >= s.failure_rate_threshold
+        ) or (s.slow_call_duration is not None and self._slow / n >= s.slow_call_rate_threshold):
             self._move(BreakerState.OPEN, now)
 
     def _move(self, target: BreakerState, now: float) -> None:
@@ -225,4 +235,5 @@ class CircuitBreakerPolicy:
         elif target is BreakerState.CLOSED:
             self._consecutive = 0
             self._window.clear()
+            self._failures = self._slow = 0
             self.opened_at = None

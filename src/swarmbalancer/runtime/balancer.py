@@ -58,6 +58,7 @@ class Balancer:
         self._space = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._pump_pending = False
         self._prefix = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
 
@@ -152,7 +153,8 @@ class Balancer:
             raise RuntimeError("the balancer is not running: use `async with balancer:` first")
         if idempotency_key is not None and idempotency_key in self._keyed:
             return self._keyed[idempotency_key]
-        await self._wait_for_space()
+        if self.config.max_queue_size is not None:
+            await self._wait_for_space()
         now = self._clock.now()
         task = Task.create(
             payload,
@@ -171,7 +173,6 @@ class Balancer:
         )
         accepted = self._coord.submit(task, now)
         future = self._loop.create_future()
-        future.add_done_callback(_silence)
         handle = TaskHandle(accepted, future)
         if accepted is task:
             self._futures[task.id] = future
@@ -179,7 +180,7 @@ class Balancer:
             self._drained.clear()
             if idempotency_key is not None:
                 self._keyed[idempotency_key] = handle
-            self._pump(now)
+            self._pump_soon()
         return handle
 
     async def join(self) -> None:
@@ -204,11 +205,26 @@ class Balancer:
         limit = self.config.max_queue_size
         if limit is None:
             return
+        if self._coord.queued_total() >= limit:
+            self._pump()  # start what can start, so only tasks that truly wait count
         while self._coord.queued_total() >= limit:
             if self.config.queue_full == "raise":
                 raise QueueFull(f"maxQueueSize: {limit} tasks already queued")
             self._space.clear()
             await self._space.wait()
+
+    def _pump_soon(self) -> None:
+        """Dispatch once at the next loop iteration, however many submits and finishes come first.
+
+        Coalescing turns one dispatch per event into one per loop iteration under load.
+        """
+        if not self._pump_pending and self._loop is not None:
+            self._pump_pending = True
+            self._loop.call_soon(self._pump_now)
+
+    def _pump_now(self) -> None:
+        self._pump_pending = False
+        self._pump()
 
     def _pump(self, now: float | None = None) -> None:
         loop = self._loop
@@ -216,14 +232,18 @@ class Balancer:
             return
         assignments = self._coord.dispatch(self._clock.now() if now is None else now)
         for a in assignments:
-            task = loop.create_task(self._run(a.task, a.agent.id))
-            self._running_tasks.add(task)
-            task.add_done_callback(self._running_tasks.discard)
+            self._running_tasks.add(loop.create_task(self._run(a.task, a.agent.id)))
         if assignments:
             self._space.set()
         self._arm_timer()
 
     async def _run(self, task: Task, agent_id: str) -> None:
+        try:
+            await self._attempt(task, agent_id)
+        finally:
+            self._running_tasks.discard(asyncio.current_task())
+
+    async def _attempt(self, task: Task, agent_id: str) -> None:
         handler, is_async = self._handlers[agent_id]
         timeout = self.config.task_timeout
         started = self._clock.now()
@@ -259,7 +279,7 @@ class Balancer:
             task, now, ok=error is None, error=error, duration=now - started
         )
         self._settle(task, outcome, result, error)
-        self._pump(now)
+        self._pump_soon()
 
     def _settle(self, task: Task, outcome: Outcome, result: Any, error: str | None) -> None:
         if outcome is Outcome.RETRY:
@@ -268,6 +288,7 @@ class Balancer:
         if outcome is Outcome.DONE:
             future.set_result(result)
         else:
+            future.add_done_callback(_silence)  # failures are counted; nobody need await them
             future.set_exception(TaskFailed(task.id, task.attempt, error or "failed"))
         self._outstanding -= 1
         if not self._outstanding:
