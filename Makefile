@@ -26,4 +26,5 @@ fmt:
 	$(RUN) ruff check --fix src tests benchmarks
 
 bench:
-	$(UV) run --frozen --group bench python benchmarks/overhead.py
+	$(UV) run --frozen --group bench python benchmarks/overhead.py --peers
+	$(UV) run --frozen --group bench python benchmarks/balance.py
