@@ -96,7 +96,7 @@ class BalancerConfig(_Strict):
     objective_weights: ObjectiveWeights = ObjectiveWeights()
     exploration: float = Field(0.02, ge=0, le=1)
     ewma_alpha: float = Field(0.2, gt=0, le=1)
-    adaptive_candidates: int = Field(64, ge=2)
+    adaptive_candidates: int = Field(16, ge=2)
 
     # work stealing
     steal_enabled: bool = True

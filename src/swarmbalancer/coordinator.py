@@ -160,6 +160,8 @@ class Coordinator:
         if self._idle and self.config.steal_enabled and self._victims_exist():
             for agent_id in list(self._idle):
                 self._fill(agent_id, now, out)
+                if not self._victims_exist():
+                    break  # nothing left worth stealing: the other idle agents stay idle
         return out
 
     def finish(
@@ -338,7 +340,7 @@ class Coordinator:
         while agent.free_slots > 0:
             if gate and not breaker.allow(now):
                 return
-            task = self.store.claim(agent_id, now)
+            task = self.store.claim(agent_id, now) if agent.queued else None
             if task is None and not agent.draining and self.config.steal_enabled:
                 task = self._steal_for(agent, now)
             if task is None:

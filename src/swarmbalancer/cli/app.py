@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from swarmbalancer.cli import display
 from swarmbalancer.cli.settings import DEFAULT_FILE, effective_config, parse_json_option, read_file
@@ -37,7 +38,7 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no live display")
 
 def fail(message: str) -> typer.Exit:
     """Print one clear error line and return the exit to raise (status 2)."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -72,6 +73,51 @@ def run(
     except SwarmBalancerError as exc:
         raise fail(str(exc)) from None
     _emit(report, as_json, title=f"{workload.name} · {cfg.strategy}")
+
+
+@app.command()
+def simulate(
+    workload: Annotated[Path, typer.Argument(help="workload file (YAML or JSON)")],
+    strategy: Annotated[
+        str | None,
+        typer.Option("--strategy", "-s", help="a strategy, several separated by commas, or all"),
+    ] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="write a PNG: load per agent over time, sojourn CDF")
+    ] = None,
+    sweep: Annotated[
+        str | None, typer.Option(help="KEY=V1,V2,...: one run per value of a configuration key")
+    ] = None,
+    quiet: QuietOpt = False,
+    file: FileOpt = DEFAULT_FILE,
+) -> None:
+    """Simulate a workload in virtual time (the policies of `run`) and compare strategies."""
+    from swarmbalancer.cli import simulate as sim
+    from swarmbalancer.cli.plot import check_target, write_plot
+    from swarmbalancer.workload import load_workload
+
+    try:
+        if plot is not None:
+            check_target(plot)
+        spec = load_workload(workload)
+        layer = {"seed": spec.seed, **(spec.config or {})}
+        runs = sim.plan_runs(
+            lambda name: _config(layer, config, name, file),
+            sim.parse_strategies(strategy),
+            sim.parse_sweep(sweep),
+        )
+        console = None if quiet or as_json else err
+        results = sim.run_all(spec, runs, timelines=plot is not None, console=console)
+        if plot is not None:
+            timelines = [(r.label, r.timeline, r.report) for r in results if r.timeline]
+            write_plot(plot, timelines, title=f"{workload.name} (simulated)")
+    except SwarmBalancerError as exc:
+        raise fail(str(exc)) from None
+    if plot is not None and console is not None:
+        err.print(f"plot written to {plot}")
+    sim.emit(results, as_json, out, title=f"{workload.name} · simulated")
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -131,5 +132,49 @@ def priority_table(report: Mapping[str, Any]) -> Table:
             _fmt(row["share"]),
             _fmt(row["saturated_share"]),
             _fmt(row["queue_latency_ms"]["p99"]),
+        )
+    return table
+
+
+def comparison_table(
+    rows: Sequence[tuple[str, Mapping[str, Any]]], title: str = "simulation"
+) -> Table:
+    """One row per run (strategy or sweep value): the headline figures side by side."""
+    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAVY)
+    table.add_column("run", no_wrap=True)
+    for header in (
+        "makespan\n(s)",
+        "÷ lower\nbound",
+        "tasks/s",
+        "queue\np50 (ms)",
+        "queue\np99 (ms)",
+        "sojourn\np99 (ms)",
+        "utili-\nzation",
+        "load\nvariance",
+        "Jain's\nfairness",
+        "migration\nrate",
+        "deadline\nmisses",
+        "failed",
+        "lost",
+    ):
+        table.add_column(header, justify="right", no_wrap=True)
+    for label, report in rows:
+        makespan, bound = report.get("makespan_s"), report.get("lower_bound_s")
+        queue, sojourn = report["queue_latency_ms"], report["sojourn_ms"]
+        table.add_row(
+            label,
+            _fmt(makespan),
+            _fmt(makespan / bound if makespan and bound else None),
+            _fmt(report["throughput_per_s"], 1),
+            _fmt(queue["p50"], 2),
+            _fmt(queue["p99"], 2),
+            _fmt(sojourn["p99"], 2),
+            _fmt(report["utilization"]),
+            _fmt(report["load_variance"], 4),
+            _fmt(report["jain_fairness"]),
+            _fmt(report["migration_rate"]),
+            _fmt(report["deadline_misses"]),
+            _fmt(report["failed"]),
+            _fmt(report["lost"]),
         )
     return table

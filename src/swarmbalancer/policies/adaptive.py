@@ -77,8 +77,12 @@ class Adaptive(Router):
     def choose(
         self, task: Task, candidates: Sequence[AgentState], ctx: RoutingContext
     ) -> AgentState:
-        if len(candidates) > self.max_candidates:
-            picks = sorted(ctx.rng.sample(range(len(candidates)), self.max_candidates))
+        n = len(candidates)
+        if n > self.max_candidates:
+            # k draws with replacement (duplicates merged), kept in registration order so that
+            # ties still break by it: far cheaper than random.sample for large swarms
+            draw = ctx.rng.random
+            picks = sorted({int(draw() * n) for _ in range(self.max_candidates)})
             candidates = [candidates[i] for i in picks]
         if self.exploration > 0 and len(candidates) > 1 and ctx.rng.random() < self.exploration:
             idle = [a for a in candidates if a.free_slots > 0 and a.queued == 0]
@@ -139,7 +143,8 @@ def _fastest(candidates: Sequence[AgentState], work: float, ctx: RoutingContext)
             ect = (agent.backlog / capacity + work) / speed
         else:
             ect = work / speed
-        time = ect / (1.0 - min(stats.error_rate, _MAX_ERROR))
+        error = stats.error_rate
+        time = ect / (1.0 - (error if error < _MAX_ERROR else _MAX_ERROR))
         if time < best_time:
             best, best_time = agent, time
     return best

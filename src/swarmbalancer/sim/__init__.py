@@ -2,5 +2,6 @@
 
 from swarmbalancer.sim.driver import Attempt, SimDriver
 from swarmbalancer.sim.engine import EventLoop
+from swarmbalancer.sim.timeline import LogHistogram, Timeline
 
-__all__ = ["Attempt", "EventLoop", "SimDriver"]
+__all__ = ["Attempt", "EventLoop", "LogHistogram", "SimDriver", "Timeline"]

@@ -37,11 +37,13 @@ class SimDriver:
         *,
         loop: EventLoop | None = None,
         on_start: Callable[[Task, AgentState, float, Attempt], None] | None = None,
+        on_finish: Callable[[Task, float], None] | None = None,
     ) -> None:
         self.coord = coordinator
         self.model = model
         self.loop = loop or EventLoop()
         self.on_start = on_start
+        self.on_finish = on_finish
         self.outstanding = 0
         self.pending_arrivals = 0
         self._tick_at: float | None = None
@@ -101,6 +103,8 @@ class SimDriver:
         )
         if outcome is not Outcome.RETRY:
             self.outstanding -= 1
+            if self.on_finish is not None:
+                self.on_finish(task, now)
         self._pump()
 
     def _tick(self) -> None:
@@ -109,13 +113,17 @@ class SimDriver:
         self._pump()
 
     def _pump(self) -> None:
-        now = self.loop.now
-        for a in self.coord.dispatch(now):
-            attempt = self.model(a.task, a.agent, now)
-            if self.on_start is not None:
-                self.on_start(a.task, a.agent, now, attempt)
-            self.loop.at(now + attempt.duration, self._end_attempt, a.task, attempt)
-        wake = self.coord.next_wakeup()
+        coord, loop = self.coord, self.loop
+        now = loop.now
+        assignments = coord.dispatch(now)
+        if assignments:
+            model, on_start, at, end = self.model, self.on_start, loop.at, self._end_attempt
+            for a in assignments:
+                attempt = model(a.task, a.agent, now)
+                if on_start is not None:
+                    on_start(a.task, a.agent, now, attempt)
+                at(now + attempt.duration, end, a.task, attempt)
+        wake = coord.next_wakeup()
         if wake is not None and (self._tick_at is None or wake < self._tick_at):
             self._tick_at = wake
-            self.loop.at(wake, self._tick)
+            loop.at(wake, self._tick)

@@ -12,7 +12,8 @@ from typing import Any
 
 
 class EventLoop:
-    """Virtual time that jumps from one scheduled action to the next."""
+    """Virtual time that jumps from one scheduled action to the next; `events` counts the actions
+    run (brought up to date whenever `run` returns)."""
 
     __slots__ = ("_heap", "_seq", "events", "now")
 
@@ -33,17 +34,21 @@ class EventLoop:
         """Process actions in time order until none are left, `until` is passed or `stop()`."""
         heap = self._heap
         pop = heapq.heappop
-        while heap:
-            when = heap[0][0]
-            if until is not None and when > until:
-                self.now = until
-                return
-            _, _, action, args = pop(heap)
-            self.now = when
-            self.events += 1
-            action(*args)
-            if stop is not None and stop():
-                return
+        events = self.events
+        try:
+            while heap:
+                when, _, action, args = heap[0]
+                if until is not None and when > until:
+                    self.now = until
+                    return
+                pop(heap)
+                self.now = when
+                events += 1
+                action(*args)
+                if stop is not None and stop():
+                    return
+        finally:
+            self.events = events
 
     def __len__(self) -> int:
         return len(self._heap)

@@ -9,13 +9,14 @@ from swarmbalancer.config import BalancerConfig
 from swarmbalancer.coordinator import Coordinator
 from swarmbalancer.model import AgentState, Task
 from swarmbalancer.sim.driver import Attempt, SimDriver
+from swarmbalancer.sim.timeline import Timeline
 from swarmbalancer.workload import (
     FaultPlan,
     TaskRecord,
     Workload,
     agent_specs,
     attempt_outcome,
-    generate_tasks,
+    iter_tasks,
     membership_events,
     payload_work,
 )
@@ -23,17 +24,22 @@ from swarmbalancer.workload.tenancy import with_tenants
 
 
 class WorkloadSimulation:
-    """One simulated run of a workload under one configuration."""
+    """One simulated run of a workload under one configuration; a `timeline` samples it."""
 
-    def __init__(self, workload: Workload, config: BalancerConfig) -> None:
+    def __init__(
+        self, workload: Workload, config: BalancerConfig, *, timeline: Timeline | None = None
+    ) -> None:
         self.workload = workload
         self.config = with_tenants(config, workload)
         self.coordinator = Coordinator(self.config)
         self.faults = FaultPlan.from_workload(workload)
         self.driver = SimDriver(self.coordinator, self._attempt)
+        self.timeline = timeline
         self._records: Iterator[TaskRecord] = iter(())
 
     def _attempt(self, task: Task, agent: AgentState, now: float) -> Attempt:
+        if not self.faults:  # what attempt_outcome gives without faults, without its lookups
+            return Attempt(duration=task.payload["work"] / agent.spec.speed, ok=True)
         outcome = attempt_outcome(
             seed=self.workload.seed,
             task_id=task.id,
@@ -60,10 +66,13 @@ class WorkloadSimulation:
                 self.driver.add_agent_at(event.time, by_id[event.agent_id])
             elif event.kind == "leave":
                 self.driver.remove_agent_at(event.time, event.agent_id)
-        records = generate_tasks(self.workload)
-        self._records = iter(records)
+        self._records = iter_tasks(self.workload)
         self._schedule_next()
+        if self.timeline is not None:
+            self.timeline.attach(self.driver)
         self.driver.run()
+        if self.timeline is not None:
+            self.timeline.finish()
         return self.coordinator.report()
 
     def _schedule_next(self) -> None:
@@ -82,6 +91,8 @@ class WorkloadSimulation:
         driver.submit_now(task)
 
 
-def simulate(workload: Workload, config: BalancerConfig) -> dict[str, Any]:
-    """The report of one simulated run."""
-    return WorkloadSimulation(workload, config).run()
+def simulate(
+    workload: Workload, config: BalancerConfig, *, timeline: Timeline | None = None
+) -> dict[str, Any]:
+    """The report of one simulated run; `timeline`, when given, samples it along the way."""
+    return WorkloadSimulation(workload, config, timeline=timeline).run()

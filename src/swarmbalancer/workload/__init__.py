@@ -23,6 +23,7 @@ from swarmbalancer.workload.generate import (
     TaskRecord,
     agent_specs,
     generate_tasks,
+    iter_tasks,
     lower_bound,
     membership_events,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "agent_specs",
     "attempt_outcome",
     "generate_tasks",
+    "iter_tasks",
     "load_workload",
     "lower_bound",
     "membership_events",

@@ -1,14 +1,17 @@
 """Arrival processes of generated tasks, discriminated by `process`.
 
-Each model turns a task count and a `random.Random` into non-decreasing arrival times in seconds
-since the start of the run (workload time 0).
+Each model turns a task count and a `random.Random` into arrival times in seconds since the start
+of the run (workload time 0): `iter_times` lazily, `times` as a list. Every process except a trace
+yields them in non-decreasing order (`ordered`).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from typing import Annotated, Literal
+from collections.abc import Iterator
+from itertools import repeat
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -18,6 +21,17 @@ from swarmbalancer.errors import WorkloadError
 class _Process(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
+    #: True when `iter_times` never decreases, so tasks need no sorting by arrival.
+    ordered: ClassVar[bool] = True
+
+    def iter_times(self, count: int, rng: random.Random) -> Iterator[float]:
+        """The `count` arrival times, one at a time (same values as `times`)."""
+        raise NotImplementedError
+
+    def times(self, count: int, rng: random.Random) -> list[float]:
+        """The `count` arrival times as a list."""
+        return list(self.iter_times(count, rng))
+
 
 class BatchArrival(_Process):
     """Every task arrives at the same instant `at`."""
@@ -25,8 +39,8 @@ class BatchArrival(_Process):
     process: Literal["batch"]
     at: float = Field(default=0.0, ge=0)
 
-    def times(self, count: int, rng: random.Random) -> list[float]:
-        return [self.at] * count
+    def iter_times(self, count: int, rng: random.Random) -> Iterator[float]:
+        return repeat(self.at, count)
 
 
 class PoissonArrival(_Process):
@@ -35,13 +49,12 @@ class PoissonArrival(_Process):
     process: Literal["poisson"]
     rate: float = Field(gt=0)
 
-    def times(self, count: int, rng: random.Random) -> list[float]:
-        out: list[float] = []
+    def iter_times(self, count: int, rng: random.Random) -> Iterator[float]:
+        rate, gap = self.rate, rng.expovariate
         t = 0.0
         for _ in range(count):
-            t += rng.expovariate(self.rate)
-            out.append(t)
-        return out
+            t += gap(rate)
+            yield t
 
 
 class BurstyArrival(_Process):
@@ -57,20 +70,20 @@ class BurstyArrival(_Process):
     on: float = Field(gt=0)
     off: float = Field(gt=0)
 
-    def times(self, count: int, rng: random.Random) -> list[float]:
-        out: list[float] = []
+    def iter_times(self, count: int, rng: random.Random) -> Iterator[float]:
+        made = 0
         t, phase_on, phase_end = 0.0, True, self.on
-        while len(out) < count:
+        while made < count:
             rate = self.on_rate if phase_on else self.off_rate
             if rate > 0:
                 candidate = t + rng.expovariate(rate)
                 if candidate < phase_end:
-                    out.append(candidate)
+                    made += 1
+                    yield candidate
                     t = candidate
                     continue
             t, phase_on = phase_end, not phase_on
             phase_end = t + (self.on if phase_on else self.off)
-        return out
 
 
 class DiurnalArrival(_Process):
@@ -89,15 +102,15 @@ class DiurnalArrival(_Process):
         """The instantaneous arrival rate at time `t`."""
         return self.rate * (1.0 + self.amplitude * math.sin(2.0 * math.pi * t / self.period))
 
-    def times(self, count: int, rng: random.Random) -> list[float]:
-        out: list[float] = []
+    def iter_times(self, count: int, rng: random.Random) -> Iterator[float]:
+        made = 0
         peak = self.rate * (1.0 + self.amplitude)
         t = 0.0
-        while len(out) < count:
+        while made < count:
             t += rng.expovariate(peak)
             if rng.random() * peak <= self.rate_at(t):
-                out.append(t)
-        return out
+                made += 1
+                yield t
 
 
 class TraceArrival(_Process):
@@ -110,6 +123,8 @@ class TraceArrival(_Process):
     process: Literal["trace"]
     file: str = Field(min_length=1)
     _times: list[float] | None = PrivateAttr(default=None)
+
+    ordered: ClassVar[bool] = False
 
     def attach(self, times: list[float]) -> None:
         """Store the arrival times read from `file` (called once by the loader)."""
@@ -132,6 +147,9 @@ class TraceArrival(_Process):
                 f"tasks.count asks for {count}"
             )
         return self._times[:count]
+
+    def iter_times(self, count: int, rng: random.Random) -> Iterator[float]:
+        return iter(self.times(count, rng))
 
 
 Arrival = Annotated[

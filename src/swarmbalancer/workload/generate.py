@@ -10,8 +10,8 @@ from __future__ import annotations
 import bisect
 import math
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from itertools import repeat
 from typing import Literal, NamedTuple, TypeVar
 
 from swarmbalancer.model import AgentSpec, Priority, Task
@@ -30,17 +30,18 @@ __all__ = [
     "TaskRecord",
     "agent_specs",
     "generate_tasks",
+    "iter_tasks",
     "lower_bound",
     "membership_events",
 ]
 
 
-@dataclass(slots=True, frozen=True)
-class TaskRecord:
+class TaskRecord(NamedTuple):
     """One task of a workload. `work` is seconds at speed 1; times are seconds from the run start.
 
     `deadline` is absolute (workload time); `estimate` is the work the submitter announces, equal
-    to `work` unless the workload adds estimate noise.
+    to `work` unless the workload adds estimate noise. An immutable named tuple: cheap to build a
+    million of.
     """
 
     id: str
@@ -58,17 +59,22 @@ class TaskRecord:
         return {"work": self.work}
 
     def to_task(self, *, now: float, origin: float = 0.0, max_retries: int = 2) -> Task:
-        """A `Task` submitted at clock time `now`, where workload time 0 is clock time `origin`."""
-        return Task.create(
-            self.payload,
-            now=now,
+        """A `Task` submitted at clock time `now`, where workload time 0 is clock time `origin`.
+
+        The record's fields were validated when the workload was read, so the task is built
+        directly (what `Task.create` would build, without checking again).
+        """
+        return Task(
+            id=self.id,
+            payload={"work": self.work},
             priority=self.priority,
+            level=self.priority,
             tenant=self.tenant,
             deadline=None if self.deadline is None else origin + self.deadline,
             estimate=self.estimate,
-            affinity=self.affinity,
-            task_id=self.id,
+            affinity=None if self.affinity is None else frozenset(self.affinity),
             max_retries=max_retries,
+            submitted_at=now,
         )
 
 
@@ -108,10 +114,24 @@ def membership_events(workload: Workload) -> list[MembershipEvent]:
 def generate_tasks(workload: Workload) -> list[TaskRecord]:
     """The workload's tasks sorted by (arrival, index); ids are `t{index:06d}` unless traced."""
     source = workload.tasks
-    if isinstance(source, TraceTasks):
-        records = _from_trace(source)
-    else:
-        records = _generated(workload, source)
+    if isinstance(source, GeneratedTasks) and source.arrival.ordered:
+        return list(_generated(workload, source))
+    records = (
+        _from_trace(source) if isinstance(source, TraceTasks) else _generated(workload, source)
+    )
+    return _by_arrival(list(records))
+
+
+def iter_tasks(workload: Workload) -> Iterator[TaskRecord]:
+    """The same records as `generate_tasks`, in the same order, generated one at a time when the
+    arrival process is ordered, so a long simulation never holds the whole list."""
+    source = workload.tasks
+    if isinstance(source, GeneratedTasks) and source.arrival.ordered:
+        return _generated(workload, source)
+    return iter(generate_tasks(workload))
+
+
+def _by_arrival(records: list[TaskRecord]) -> list[TaskRecord]:
     order = sorted(range(len(records)), key=lambda i: (records[i].arrival, i))
     return [records[i] for i in order]
 
@@ -132,36 +152,39 @@ def _from_trace(source: TraceTasks) -> list[TaskRecord]:
     ]
 
 
-def _generated(workload: Workload, source: GeneratedTasks) -> list[TaskRecord]:
+def _generated(workload: Workload, source: GeneratedTasks) -> Iterator[TaskRecord]:
+    """Task `i` in index order; each aspect draws from its own stream, one value per task."""
     seed, n = workload.seed, source.count
-    work_rng = derived_rng(seed, "work")
-    works = [source.work.sample(work_rng) for _ in range(n)]
-    arrivals = source.arrival.times(n, derived_rng(seed, "arrival"))
+    works = map(source.work.sample, repeat(derived_rng(seed, "work"), n))
+    arrivals = source.arrival.iter_times(n, derived_rng(seed, "arrival"))
     levels, level_p = source.priority_table()
     priorities = _draw(levels, level_p, n, derived_rng(seed, "priority"))
     tenants = _tenants(workload, source, n)
     affinities = _affinities(source, n, derived_rng(seed, "affinity"))
-    estimates = _estimates(source, works, derived_rng(seed, "estimate"))
+    noise = _estimate_noise(source, n, derived_rng(seed, "estimate"))
     slack = source.deadline.slack if source.deadline is not None else None
-    return [
-        TaskRecord(
-            id=default_task_id(i),
-            work=works[i],
-            arrival=arrivals[i],
-            priority=priorities[i],
-            tenant=tenants[i],
-            deadline=None if slack is None else arrivals[i] + works[i] * slack,
-            affinity=affinities[i],
-            estimate=estimates[i],
+    ids = map(default_task_id, range(n))
+    for task_id, work, arrival, priority, tenant, affinity, factor in zip(
+        ids, works, arrivals, priorities, tenants, affinities, noise, strict=True
+    ):
+        yield TaskRecord(
+            task_id,
+            work,
+            arrival,
+            priority,
+            tenant,
+            None if slack is None else arrival + work * slack,
+            affinity,
+            work if factor is None else work * factor,
         )
-        for i in range(n)
-    ]
 
 
-def _draw(items: Sequence[_T], weights: Sequence[float], n: int, rng: random.Random) -> list[_T]:
+def _draw(
+    items: Sequence[_T], weights: Sequence[float], n: int, rng: random.Random
+) -> Iterator[_T]:
     """`n` categorical draws, one uniform each; a single item needs no draws at all."""
     if len(items) == 1:
-        return [items[0]] * n
+        return repeat(items[0], n)
     cumulative: list[float] = []
     total = 0.0
     for w in weights:
@@ -169,26 +192,28 @@ def _draw(items: Sequence[_T], weights: Sequence[float], n: int, rng: random.Ran
         cumulative.append(total)
     last = len(items) - 1
     picks = (bisect.bisect_right(cumulative, rng.random() * total) for _ in range(n))
-    return [items[min(pick, last)] for pick in picks]
+    return (items[min(pick, last)] for pick in picks)
 
 
-def _tenants(workload: Workload, source: GeneratedTasks, n: int) -> list[str | None]:
+def _tenants(workload: Workload, source: GeneratedTasks, n: int) -> Iterator[str | None]:
     mix = source.tenant
     if mix is None:
-        return [None] * n
+        return repeat(None, n)
     if isinstance(mix, Zipf):
         ids = [t.id for t in workload.tenants]
         weights = mix.probabilities(len(ids))
     else:
         ids, weights = list(mix), list(mix.values())
-    drawn: list[str | None] = list(_draw(ids, weights, n, derived_rng(workload.seed, "tenant")))
+    drawn: Iterator[str | None] = _draw(ids, weights, n, derived_rng(workload.seed, "tenant"))
     return drawn
 
 
-def _affinities(source: GeneratedTasks, n: int, rng: random.Random) -> list[tuple[str, ...] | None]:
+def _affinities(
+    source: GeneratedTasks, n: int, rng: random.Random
+) -> Iterator[tuple[str, ...] | None]:
     """Each task is pinned to one target with its probability; the remainder runs anywhere."""
     if not source.affinity:
-        return [None] * n
+        return repeat(None, n)
     targets: list[tuple[str, ...] | None] = [(t,) for t in source.affinity]
     weights = list(source.affinity.values())
     rest = 1.0 - sum(weights)
@@ -198,12 +223,12 @@ def _affinities(source: GeneratedTasks, n: int, rng: random.Random) -> list[tupl
     return _draw(targets, weights, n, rng)
 
 
-def _estimates(source: GeneratedTasks, works: list[float], rng: random.Random) -> list[float]:
-    """work * exp(N(-sigma^2/2, sigma)): unbiased in the mean; exact when no noise is asked."""
+def _estimate_noise(source: GeneratedTasks, n: int, rng: random.Random) -> Iterator[float | None]:
+    """Per task, the factor exp(N(-sigma^2/2, sigma)) (mean 1) on the work, or None (exact)."""
     if source.estimate is None or source.estimate.error == 0:
-        return list(works)
+        return repeat(None, n)
     sigma = source.estimate.error
-    return [w * math.exp(rng.normalvariate(-sigma * sigma / 2.0, sigma)) for w in works]
+    return (math.exp(rng.normalvariate(-sigma * sigma / 2.0, sigma)) for _ in range(n))
 
 
 def lower_bound(records: Sequence[TaskRecord], specs: Sequence[AgentSpec]) -> float:

@@ -1,0 +1,120 @@
+"""The simulator: repeatable bit for bit, sensitive to the seed, and close to the lower bound."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from swarmbalancer.config import STRATEGIES
+from swarmbalancer.model import AgentSpec, AgentState, AgentStats, Task
+from swarmbalancer.sim.simulate import WorkloadSimulation, simulate
+from swarmbalancer.sim.timeline import Timeline
+from swarmbalancer.workload import (
+    FaultPlan,
+    Workload,
+    attempt_outcome,
+    load_workload,
+    parse_workload,
+)
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "workloads"
+
+
+def mixed(seed: int) -> Workload:
+    """Small but busy: three speeds, a late joiner and a leaver, faults, tenants, deadlines."""
+    return parse_workload(
+        {
+            "seed": seed,
+            "agents": [
+                {"id": "slow", "count": 3, "speed": 1.0, "region": "eu"},
+                {"id": "fast", "count": 2, "capacity": 2, "speed": 3.0, "region": "us"},
+                {"id": "late", "speed": 2.0, "join": 0.05, "leave": 0.15},
+            ],
+            "tenants": [{"id": "a", "weight": 2}, {"id": "b"}],
+            "tasks": {
+                "count": 300,
+                "work": {"dist": "exponential", "mean": 0.01},
+                "arrival": {"process": "poisson", "rate": 1800},
+                "priority": {"high": 0.3, "normal": 0.5, "low": 0.2},
+                "tenant": {"a": 0.5, "b": 0.5},
+                "deadline": {"slack": 4},
+            },
+            "faults": [
+                {"agent": "slow-1", "from": 0.05, "until": 0.2, "error_rate": 0.6},
+                {"agent": "fast-0", "from": 0.1, "slowdown": 2.0},
+            ],
+        },
+        Path("."),
+    )
+
+
+def run(workload: Workload, **config: Any) -> dict[str, Any]:
+    return simulate(workload, workload.balancer_config().updated(config))
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    strategy=st.sampled_from(STRATEGIES),
+    discipline=st.sampled_from(["fifo", "edf", "cfs", "wfq"]),
+)
+def test_the_same_seed_gives_the_identical_report(
+    seed: int, strategy: str, discipline: str
+) -> None:
+    first = run(mixed(seed), strategy=strategy, discipline=discipline)
+    second = run(mixed(seed), strategy=strategy, discipline=discipline)
+    assert first == second
+    assert first["lost"] == 0 and first["open"] == 0
+
+
+@settings(max_examples=10, deadline=None)
+@given(seeds=st.lists(st.integers(0, 2**32), min_size=2, max_size=2, unique=True))
+def test_another_workload_seed_gives_another_report(seeds: list[int]) -> None:
+    first, second = (run(mixed(seed)) for seed in seeds)
+    assert first != second
+    assert first["makespan_s"] != second["makespan_s"]
+
+
+def test_a_timeline_changes_nothing_in_the_report() -> None:
+    workload = mixed(3)
+    plain = run(workload)
+    timeline = Timeline(max_samples=50)
+    sampled = simulate(workload, workload.balancer_config(), timeline=timeline)
+    assert sampled == plain
+    assert len(timeline.times) > 10
+
+
+def test_adaptive_is_near_the_lower_bound_on_the_heterogeneous_swarm() -> None:
+    workload = load_workload(SHARED / "heterogeneous.yaml")
+    adaptive = run(workload, strategy="adaptive")
+    round_robin = run(workload, strategy="round_robin")
+    for report in (adaptive, round_robin):
+        assert report["lost"] == 0 and report["completed"] == 2000
+    assert adaptive["makespan_s"] <= 1.05 * adaptive["lower_bound_s"]
+    assert round_robin["makespan_s"] >= 1.10 * round_robin["lower_bound_s"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(work=st.floats(0, 1e4), speed=st.floats(1e-3, 1e3), now=st.floats(0, 1e6))
+def test_attempts_without_faults_take_what_attempt_outcome_says(
+    work: float, speed: float, now: float
+) -> None:
+    workload = load_workload(SHARED / "heterogeneous.yaml")  # no faults: the short path
+    sim = WorkloadSimulation(workload, workload.balancer_config())
+    task = Task(id="t1", payload={"id": "t1", "work": work}, attempt=1)
+    agent = AgentState(spec=AgentSpec(id="x", speed=speed), stats=AgentStats(speed=speed))
+    attempt = sim._attempt(task, agent, now)
+    outcome = attempt_outcome(
+        seed=workload.seed,
+        task_id="t1",
+        attempt=1,
+        agent_id="x",
+        speed=speed,
+        work=work,
+        start=now,
+        faults=FaultPlan([]),
+    )
+    assert attempt.duration == outcome.duration and attempt.ok is not outcome.failed
