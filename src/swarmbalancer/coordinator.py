@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from swarmbalancer.config import BalancerConfig, load_config
 from swarmbalancer.errors import TaskRejected
@@ -38,8 +37,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True, slots=True)
-class Assignment:
+class Assignment(NamedTuple):
     """Start `task` on `agent` now."""
 
     task: Task
@@ -78,6 +76,7 @@ class Coordinator:
             else None
         )
         self._breaker_settings = BreakerSettings.from_config(cfg)
+        self._plain_successes = self._breaker_settings.slow_call_duration is None
         self.breakers: dict[str, CircuitBreakerPolicy] = {}
         self._ctx = RoutingContext(
             now=0.0, rng=self.rng, slow_start=cfg.slow_start, threshold=cfg.threshold
@@ -399,6 +398,9 @@ class Coordinator:
         if not cfg.breaker_enabled:
             return
         breaker = self.breakers[agent.id]
+        if ok and self._plain_successes and agent.id not in self._unhealthy:
+            breaker.on_success(now, elapsed)  # without a slow-call rule, CLOSED stays CLOSED
+            return
         before = breaker.state(now)
         if ok:
             breaker.on_success(now, elapsed)

@@ -73,8 +73,7 @@ class KeyedDiscipline(Discipline):
         self._heap.push(self.key(task, now), task)
 
     def pop(self, now: float) -> Task | None:
-        popped = self._heap.pop()
-        return None if popped is None else popped[1]
+        return self._heap.pop_task()
 
     def discard(self, task_id: str) -> Task | None:
         return self._heap.discard(task_id)

@@ -75,6 +75,18 @@ class TaskHeap:
             self._garbage -= 1
         return None
 
+    def pop_task(self) -> Task | None:
+        """Remove and return the task of the smallest key; None when empty."""
+        heap, live = self._heap, self._live
+        while heap:
+            entry = heapq.heappop(heap)
+            task: Task = entry[-1]
+            if live.get(task.id) is entry:
+                del live[task.id]
+                return task
+            self._garbage -= 1
+        return None
+
     def discard(self, task_id: str) -> Task | None:
         """Forget the task with this id in O(1) amortized; returns it, or None if absent."""
         entry = self._live.pop(task_id, None)
