@@ -49,6 +49,8 @@ from rich.console import Console
 from rich.table import Table
 
 from swarmbalancer import Balancer
+from swarmbalancer.config import STRATEGIES
+from swarmbalancer.runtime.runner import YIELD_EVERY  # as `swarmbalancer run` submits a batch
 from swarmbalancer.workload import (
     SyntheticSwarm,
     TaskRecord,
@@ -58,19 +60,6 @@ from swarmbalancer.workload import (
     parse_workload,
 )
 from swarmbalancer.workload.synthetic import DEFAULT_CONTINUITY
-
-STRATEGIES = (
-    "round_robin",
-    "weighted",
-    "least_connections",
-    "power_of_two",
-    "random",
-    "locality",
-    "adaptive",
-)
-
-#: Submissions between yields to the loop, as `swarmbalancer run` does for a batch.
-YIELD_EVERY = 8
 
 
 def make_workload(tasks: int, scale: float) -> Workload:
@@ -188,35 +177,22 @@ def run_swarmbalancer(
 
 def run_central_queue(records: list[TaskRecord], speeds: list[float], continuity: float) -> Run:
     """One shared FIFO pulled by one thread per agent: greedy list scheduling."""
-    finished = [math.nan] * len(records)
-    tasks: queue.SimpleQueue[tuple[int, float] | None] = queue.SimpleQueue()
-
-    def agent_loop(agent: PacedAgent) -> None:
-        while (item := tasks.get()) is not None:
-            i, work = item
-            finished[i] = agent.run(work)
-
-    threads = [
-        threading.Thread(target=agent_loop, args=(PacedAgent(s, continuity),)) for s in speeds
-    ]
-    for thread in threads:
-        thread.start()
-    start = time.monotonic()
-    for i, rec in enumerate(records):
-        tasks.put((i, rec.work))
-    handed_over = time.monotonic()
-    for _ in threads:
-        tasks.put(None)
-    for thread in threads:
-        thread.join()
-    return Run(start, handed_over, finished)
+    return _run_threads(records, speeds, continuity, shared=True)
 
 
 def run_naive_round_robin(records: list[TaskRecord], speeds: list[float], continuity: float) -> Run:
     """Task i goes to agent i mod n; each agent is one thread with its own FIFO."""
+    return _run_threads(records, speeds, continuity, shared=False)
+
+
+def _run_threads(
+    records: list[TaskRecord], speeds: list[float], continuity: float, *, shared: bool
+) -> Run:
+    """One thread per agent, pulling from one shared inbox or from its own; task i goes to inbox
+    i mod (number of inboxes)."""
     finished = [math.nan] * len(records)
     inboxes: list[queue.SimpleQueue[tuple[int, float] | None]] = [
-        queue.SimpleQueue() for _ in speeds
+        queue.SimpleQueue() for _ in range(1 if shared else len(speeds))
     ]
 
     def agent_loop(agent: PacedAgent, inbox: queue.SimpleQueue[tuple[int, float] | None]) -> None:
@@ -225,8 +201,10 @@ def run_naive_round_robin(records: list[TaskRecord], speeds: list[float], contin
             finished[i] = agent.run(work)
 
     threads = [
-        threading.Thread(target=agent_loop, args=(PacedAgent(s, continuity), inbox))
-        for s, inbox in zip(speeds, inboxes, strict=True)
+        threading.Thread(
+            target=agent_loop, args=(PacedAgent(s, continuity), inboxes[k % len(inboxes)])
+        )
+        for k, s in enumerate(speeds)
     ]
     for thread in threads:
         thread.start()
@@ -234,8 +212,8 @@ def run_naive_round_robin(records: list[TaskRecord], speeds: list[float], contin
     for i, rec in enumerate(records):
         inboxes[i % len(inboxes)].put((i, rec.work))
     handed_over = time.monotonic()
-    for inbox in inboxes:
-        inbox.put(None)
+    for k in range(len(threads)):
+        inboxes[k % len(inboxes)].put(None)  # one stop per thread
     for thread in threads:
         thread.join()
     return Run(start, handed_over, finished)

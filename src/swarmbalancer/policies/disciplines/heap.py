@@ -65,25 +65,22 @@ class TaskHeap:
 
     def pop(self) -> tuple[Key, Task] | None:
         """Remove and return the smallest key and its task; None when empty."""
-        heap, live = self._heap, self._live
-        while heap:
-            entry = heapq.heappop(heap)
-            task: Task = entry[-1]
-            if live.get(task.id) is entry:
-                del live[task.id]
-                return entry[:-2], task
-            self._garbage -= 1
-        return None
+        entry = self._pop_entry()
+        return None if entry is None else (entry[:-2], entry[-1])
 
     def pop_task(self) -> Task | None:
-        """Remove and return the task of the smallest key; None when empty."""
+        """Remove and return the task of the smallest key (no key copy); None when empty."""
+        entry = self._pop_entry()
+        return None if entry is None else entry[-1]
+
+    def _pop_entry(self) -> _Entry | None:
+        """Remove the smallest live entry, dropping dead ones on the way."""
         heap, live = self._heap, self._live
         while heap:
             entry = heapq.heappop(heap)
-            task: Task = entry[-1]
-            if live.get(task.id) is entry:
-                del live[task.id]
-                return task
+            if live.get(entry[-1].id) is entry:
+                del live[entry[-1].id]
+                return entry
             self._garbage -= 1
         return None
 
