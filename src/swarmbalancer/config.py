@@ -28,7 +28,8 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|m|h)?\s*$")
 
 
-def _duration(value: Any) -> Any:
+def parse_duration(value: Any) -> Any:
+    """A duration string such as '500ms', '5s' or '2m' in seconds; other values pass through."""
     if isinstance(value, str):
         match = _DURATION.match(value)
         if match is None:
@@ -37,8 +38,8 @@ def _duration(value: Any) -> Any:
     return value
 
 
-Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
-PositiveDuration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
 Strategy = Literal[
     "round_robin", "weighted", "least_connections", "power_of_two", "random", "locality", "adaptive"

@@ -16,7 +16,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 from pydantic.alias_generators import to_snake
 
 from swarmbalancer.clock import Clock, MonotonicClock
-from swarmbalancer.config import _duration
+from swarmbalancer.config import parse_duration
 from swarmbalancer.errors import CircuitOpenError, ConfigError
 from swarmbalancer.policies.breaker import BreakerSettings, BreakerState, CircuitBreakerPolicy
 
@@ -37,7 +37,7 @@ def breaker_settings(options: dict[str, Any]) -> BreakerSettings:
         if name in values:
             raise ConfigError(f"{key}: given twice")
         try:
-            values[name] = _duration(value) if name in _DURATIONS else value
+            values[name] = parse_duration(value) if name in _DURATIONS else value
         except ValueError as exc:
             raise ConfigError(f"{key}: {exc}") from None
     try:
