@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from swarmbalancer.config import BalancerConfig, load_config
 from swarmbalancer.errors import TaskRejected
 from swarmbalancer.metrics.recorder import Recorder
-from swarmbalancer.model import WEIGHTED_LEVELS, AgentSpec, AgentState, AgentStats, Priority, Task
+from swarmbalancer.model import AgentSpec, AgentState, AgentStats, Priority, Task
 from swarmbalancer.policies.adaptive import observe
 from swarmbalancer.policies.admission import PeriodicTask, admit
 from swarmbalancer.policies.breaker import BreakerSettings, BreakerState, CircuitBreakerPolicy
@@ -162,6 +162,17 @@ class Coordinator:
                 if not self._victims_exist():
                     break  # nothing left worth stealing: the other idle agents stay idle
         return out
+
+    def next_for(self, agent_id: str, now: float) -> Task | None:
+        """The task `agent_id` should start next in a slot it just freed, claimed; None if none.
+
+        This is `dispatch` for one slot of one agent (same queue, breaker and stealing rules), so
+        a runtime can keep a worker busy without a round trip through the event loop.
+        """
+        agent = self._agent_or_none(agent_id)
+        if agent is None or agent.free_slots <= 0:
+            return None
+        return self._take(agent, now, self._gated(agent_id, now))
 
     def finish(
         self,
@@ -330,37 +341,44 @@ class Coordinator:
 
     # -- dispatch -----------------------------------------------------------------------------
     def _fill(self, agent_id: str, now: float, out: list[Assignment]) -> None:
-        try:
-            agent = self.store.agent(agent_id)
-        except KeyError:
+        agent = self._agent_or_none(agent_id)
+        if agent is None:
             return
-        gate = self.config.breaker_enabled and agent_id in self._unhealthy and not self._panic(now)
-        breaker = self.breakers[agent_id]
-        while agent.free_slots > 0:
-            if gate and not breaker.allow(now):
-                return
-            task = self.store.claim(agent_id, now) if agent.queued else None
-            if task is None and not agent.draining and self.config.steal_enabled:
-                task = self._steal_for(agent, now)
+        gate = self._gated(agent_id, now)
+        for _ in range(agent.free_slots):
+            task = self._take(agent, now, gate)
             if task is None:
-                if gate:
-                    breaker.release(now)
-                self._idle[agent_id] = None
                 return
-            self._idle.pop(agent_id, None)
-            self.recorder.task_started(task, now, saturated=self._saturated(agent_id, task))
             out.append(Assignment(task, agent))
 
-    def _saturated(self, agent_id: str, task: Task) -> bool:
-        """Were all four weighted levels busy when `task` was taken (so its share counts)?"""
-        level = task.level
-        if level is Priority.BACKGROUND:
-            return False
-        queue = self.store.queue(agent_id)
-        for other in WEIGHTED_LEVELS:
-            if other is not level and not queue.level_len(other):
-                return False
-        return True
+    def _agent_or_none(self, agent_id: str) -> AgentState | None:
+        try:
+            return self.store.agent(agent_id)
+        except KeyError:
+            return None
+
+    def _gated(self, agent_id: str, now: float) -> bool:
+        """Must each dispatch to this agent ask its breaker (not CLOSED, and not in panic)?"""
+        return agent_id in self._unhealthy and self.config.breaker_enabled and not self._panic(now)
+
+    def _take(self, agent: AgentState, now: float, gate: bool) -> Task | None:
+        """Claim the task for one free slot of `agent`: from its queue, else by stealing."""
+        agent_id = agent.spec.id
+        if gate and not self.breakers[agent_id].allow(now):
+            return None
+        task = self.store.claim(agent_id, now) if agent.queued else None
+        if task is None and not agent.draining and self.config.steal_enabled:
+            task = self._steal_for(agent, now)
+        if task is None:
+            if gate:
+                self.breakers[agent_id].release(now)
+            self._idle[agent_id] = None
+            return None
+        if self._idle:
+            self._idle.pop(agent_id, None)
+        # the claim's level pick says whether all four weighted levels were busy (share counts)
+        self.recorder.task_started(task, now, saturated=self.store.queue(agent_id).saturated)
+        return task
 
     def _victims_exist(self) -> bool:
         threshold = self.steal_settings.threshold

@@ -123,30 +123,35 @@ class LatencySummary:
         self.exact_limit = exact_limit
         self._values: list[float] | None = []
         self._sketch: QuantileSketch | None = None
+        # count, sum and max of the sketched samples only: the exact list has its own
         self._count = 0
         self._sum = 0.0
         self._max: float | None = None
 
     def add(self, x: float) -> None:
-        self._count += 1
-        self._sum += x
-        if self._max is None or x > self._max:
-            self._max = x
         values = self._values
         if values is not None:
             values.append(x)
             if len(values) > self.exact_limit:
-                self._sketch = QuantileSketch()
-                for v in values:
-                    self._sketch.add(max(v, 0.0))
-                self._values = None
-        else:
-            assert self._sketch is not None
-            self._sketch.add(max(x, 0.0))
+                self._to_sketch(values)
+            return
+        assert self._sketch is not None
+        self._count += 1
+        self._sum += x
+        if self._max is None or x > self._max:
+            self._max = x
+        self._sketch.add(max(x, 0.0))
+
+    def _to_sketch(self, values: list[float]) -> None:
+        sketch = self._sketch = QuantileSketch()
+        for v in values:
+            sketch.add(max(v, 0.0))
+        self._count, self._sum, self._max = len(values), sum(values), max(values)
+        self._values = None
 
     @property
     def count(self) -> int:
-        return self._count
+        return self._count if self._values is None else len(self._values)
 
     @property
     def exact(self) -> bool:
@@ -154,18 +159,16 @@ class LatencySummary:
 
     def summary(self) -> dict[str, float | None]:
         """p50, p95, p99, max and mean; all None when empty."""
-        if self._count == 0:
+        count = self.count
+        if count == 0:
             return {"p50": None, "p95": None, "p99": None, "max": None, "mean": None}
         if self._values is not None:
             ordered = sorted(self._values)
             p = [percentile(ordered, q) for q in (50, 95, 99)]
+            top: float | None = ordered[-1]
+            total = math.fsum(ordered)
         else:
             assert self._sketch is not None
             p = [self._sketch.quantile(q / 100) for q in (50, 95, 99)]
-        return {
-            "p50": p[0],
-            "p95": p[1],
-            "p99": p[2],
-            "max": self._max,
-            "mean": self._sum / self._count,
-        }
+            top, total = self._max, self._sum
+        return {"p50": p[0], "p95": p[1], "p99": p[2], "max": top, "mean": total / count}

@@ -71,6 +71,8 @@ class LevelQueue:
         self._where: dict[str, int] = {}  # queued task id -> level
         self._counts = [0] * len(_LEVELS)  # queued tasks per level
         self._dispatched: dict[str, int] = {}  # popped, not yet charged (cfs only) -> level
+        #: Were all four weighted levels non-empty at the last `pop` (so its share counted)?
+        self.saturated = False
 
     @classmethod
     def from_config(cls, cfg: BalancerConfig) -> LevelQueue:
@@ -174,15 +176,17 @@ class LevelQueue:
     def _pick(self) -> int | None:
         """Smooth weighted round robin over the non-empty weighted levels, else BACKGROUND."""
         counts, current, weights = self._counts, self._current, self._weights
-        best, best_credit, total = -1, -math.inf, 0.0
+        best, best_credit, total, busy = -1, -math.inf, 0.0, 0
         for i in range(_WEIGHTED):
             if counts[i]:
                 weight = weights[i]
                 credit = current[i] + weight
                 current[i] = credit
                 total += weight
+                busy += 1
                 if credit > best_credit:
                     best, best_credit = i, credit
+        self.saturated = busy == _WEIGHTED
         if best >= 0:
             current[best] -= total
             return best

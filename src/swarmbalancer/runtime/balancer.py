@@ -19,6 +19,9 @@ from swarmbalancer.model import AgentSpec, Priority, Task
 from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.store.base import Store
 
+#: A worker Task lets the loop run others after this many tasks in a row that never waited.
+_YIELD_EVERY = 16
+
 Handler = Callable[[Task], Awaitable[Any]] | Callable[[Task], Any]
 
 
@@ -232,14 +235,29 @@ class Balancer:
             return
         assignments = self._coord.dispatch(self._clock.now() if now is None else now)
         for a in assignments:
-            self._running_tasks.add(loop.create_task(self._run(a.task, a.agent.id)))
+            self._running_tasks.add(loop.create_task(self._work(a.task, a.agent.id)))
         if assignments:
             self._space.set()
         self._arm_timer()
 
-    async def _run(self, task: Task, agent_id: str) -> None:
+    async def _work(self, task: Task | None, agent_id: str) -> None:
+        """Run `task` on the agent, then whatever the agent should run next in the same slot.
+
+        One asyncio Task serves a slot for as long as its agent has work, so a busy swarm costs
+        one handler call per task rather than a new Task; it yields to the loop every few tasks.
+        """
         try:
-            await self._attempt(task, agent_id)
+            ran = 0
+            while task is not None:
+                await self._attempt(task, agent_id)
+                ran += 1
+                if ran % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+                if self._loop is None:
+                    return
+                task = self._coord.next_for(agent_id, self._clock.now())
+                if task is not None:
+                    self._space.set()
         finally:
             self._running_tasks.discard(asyncio.current_task())
 
@@ -250,27 +268,18 @@ class Balancer:
         result: Any = None
         error: str | None = None
         try:
-            if is_async:
-                work = handler(task)
+            if timeout:
+                async with asyncio.timeout(timeout):
+                    result = await self._call(handler, is_async, task)
             else:
-                work = asyncio.get_running_loop().run_in_executor(self._threads(), handler, task)
-            result = await (asyncio.wait_for(work, timeout) if timeout else work)
+                result = await self._call(handler, is_async, task)
         except TimeoutError:
             error = f"timeout after {timeout}s"
         except asyncio.CancelledError:
             error = "cancelled"
-            self._settle(
-                task,
-                self._coord.finish(
-                    task,
-                    self._clock.now(),
-                    ok=False,
-                    error=error,
-                    duration=self._clock.now() - started,
-                ),
-                None,
-                error,
-            )
+            now = self._clock.now()
+            outcome = self._coord.finish(task, now, ok=False, error=error, duration=now - started)
+            self._settle(task, outcome, None, error)
             raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -280,6 +289,11 @@ class Balancer:
         )
         self._settle(task, outcome, result, error)
         self._pump_soon()
+
+    def _call(self, handler: Handler, is_async: bool, task: Task) -> Awaitable[Any]:
+        if is_async:
+            return handler(task)
+        return asyncio.get_running_loop().run_in_executor(self._threads(), handler, task)
 
     def _settle(self, task: Task, outcome: Outcome, result: Any, error: str | None) -> None:
         if outcome is Outcome.RETRY:
