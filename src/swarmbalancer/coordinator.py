@@ -242,7 +242,7 @@ class Coordinator:
     # -- routing ------------------------------------------------------------------------------
     def _candidates(self, task: Task, now: float) -> Sequence[AgentState]:
         agents = self._agents
-        if not self._unhealthy and task.affinity is None:
+        if not self._unhealthy and task.affinity is None and not task.tried_agents:
             return agents
         panic = self._panic(now)
         out = []
@@ -254,7 +254,7 @@ class Coordinator:
             if not panic and agent.id in self._unhealthy and not self._probe_ok(agent, now):
                 continue
             out.append(agent)
-        if len(task.tried_agents) and len(out) > 1:
+        if task.tried_agents and len(out) > 1:
             fresh = [a for a in out if a.id not in task.tried_agents]
             return fresh or out
         return out
@@ -443,7 +443,7 @@ class Coordinator:
 
     def _retry(self, task: Task, now: float, agent_id: str) -> Outcome:
         cfg = self.config
-        task.tried_agents.append(agent_id)
+        task.tried_agents = (*task.tried_agents, agent_id)
         if cfg.feedback and task.level < Priority.LOW:
             task.level = Priority(task.level + 1)
         backoff = min(cfg.retry_backoff * 2 ** (task.attempt - 1), cfg.retry_backoff_max)

@@ -102,7 +102,7 @@ class Task:
     started_at: float | None = None
     finished_at: float | None = None
     error: str | None = None
-    tried_agents: list[str] = field(default_factory=list)
+    tried_agents: tuple[str, ...] = ()
 
     @classmethod
     def create(

@@ -207,3 +207,88 @@ def test_bad_configuration_and_bad_tasks_name_the_field() -> None:
         assert lb.report()["completed"] == 1
 
     asyncio.run(main())
+
+
+def test_a_handle_awaited_before_and_after_its_task_ends_gives_the_result_to_every_awaiter() -> None:
+    async def main() -> None:
+        gate = asyncio.Event()
+
+        async def waits(task: Task) -> Any:
+            await gate.wait()
+            return task.payload
+
+        lb = Balancer()
+        lb.add_agent("a", waits, capacity=4)
+        async with lb:
+            handle = await lb.submit("x")
+            assert not handle.done()
+            with pytest.raises(asyncio.InvalidStateError):
+                handle.result()
+            first = asyncio.ensure_future(_await(handle))
+            cancelled = asyncio.ensure_future(_await(handle))
+            await asyncio.sleep(0)
+            cancelled.cancel()  # one awaiter giving up must not cancel the result for the other
+            gate.set()
+            assert await first == "x"
+            assert await handle == "x" and handle.result() == "x"
+            assert cancelled.cancelled()
+
+    asyncio.run(main())
+
+
+async def _await(handle: Any) -> Any:
+    return await handle
+
+
+def test_a_handler_runs_inside_a_task_of_its_own_so_timeouts_and_current_task_work() -> None:
+    async def main() -> dict[str, Any]:
+        seen: list[asyncio.Task[Any] | None] = []
+
+        async def guarded(task: Task) -> Any:
+            seen.append(asyncio.current_task())
+            async with asyncio.timeout(0.001 if task.payload == "slow" else 5.0):
+                await asyncio.sleep(1.0 if task.payload == "slow" else 0)
+            return task.payload
+
+        lb = Balancer({"maxRetries": 0})
+        lb.add_agent("a", guarded, capacity=1)
+        async with lb:
+            fast = [await lb.submit("fast") for _ in range(40)]
+            slow = await lb.submit("slow")
+            assert [await h for h in fast] == ["fast"] * 40
+            with pytest.raises(TaskFailed, match="TimeoutError"):
+                await slow
+        assert all(t is not None for t in seen)
+        return lb.report()
+
+    report = asyncio.run(main())
+    assert report["completed"] == 40 and report["failed"] == 1 and report["lost"] == 0
+
+
+def test_handlers_that_never_wait_still_let_the_loop_run_other_work() -> None:
+    async def main() -> int:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        async def instant(task: Task) -> Any:
+            return None
+
+        lb = Balancer({"rebalanceEnabled": False})
+        lb.add_agent("a", instant, capacity=1)
+        background = asyncio.ensure_future(ticker())
+        async with lb:
+            for _ in range(2_000):
+                await lb.submit(None)
+            before = ticks
+            await lb.join()
+            during = ticks - before
+        background.cancel()
+        return during
+
+    # one worker runs the 2,000 tasks; it must yield to the loop every few of them
+    assert asyncio.run(main()) >= 2_000 // 32

@@ -15,7 +15,7 @@ from swarmbalancer.clock import Clock, MonotonicClock
 from swarmbalancer.config import BalancerConfig
 from swarmbalancer.coordinator import Coordinator, Outcome
 from swarmbalancer.errors import QueueFull, TaskFailed
-from swarmbalancer.model import AgentSpec, Priority, Task
+from swarmbalancer.model import AgentSpec, Priority, Task, TaskState
 from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.store.base import Store
 
@@ -25,10 +25,14 @@ _YIELD_EVERY = 16
 Handler = Callable[[Task], Awaitable[Any]] | Callable[[Task], Any]
 
 
-def _silence(future: asyncio.Future[Any]) -> None:
-    """Mark a failed handle's exception as seen: failures are counted in the report."""
-    if not future.cancelled():
-        future.exception()
+def _finished_handle(task: Task) -> TaskHandle:
+    """A handle for a task accepted earlier that is no longer pending here (its result is gone)."""
+    handle = TaskHandle(task)
+    failed = task.state is TaskState.FAILED
+    handle._resolve(
+        None, TaskFailed(task.id, task.attempt, task.error or "failed") if failed else None
+    )
+    return handle
 
 
 class Balancer:
@@ -50,7 +54,7 @@ class Balancer:
         self.config = self._coord.config
         self._clock = clock or MonotonicClock()
         self._handlers: dict[str, tuple[Handler, bool]] = {}
-        self._futures: dict[str, asyncio.Future[Any]] = {}
+        self._handles: dict[str, TaskHandle] = {}
         self._keyed: dict[str, TaskHandle] = {}
         self._running_tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -175,15 +179,16 @@ class Balancer:
             period=period,
         )
         accepted = self._coord.submit(task, now)
-        future = self._loop.create_future()
-        handle = TaskHandle(accepted, future)
-        if accepted is task:
-            self._futures[task.id] = future
-            self._outstanding += 1
+        if accepted is not task:  # the store knew the idempotency key: the first task's handle
+            return self._handles.get(accepted.id) or _finished_handle(accepted)
+        handle = TaskHandle(task)
+        self._handles[task.id] = handle
+        if not self._outstanding:
             self._drained.clear()
-            if idempotency_key is not None:
-                self._keyed[idempotency_key] = handle
-            self._pump_soon()
+        self._outstanding += 1
+        if idempotency_key is not None:
+            self._keyed[idempotency_key] = handle
+        self._pump_soon()
         return handle
 
     async def join(self) -> None:
@@ -267,14 +272,16 @@ class Balancer:
         started = self._clock.now()
         result: Any = None
         error: str | None = None
+        limit = asyncio.timeout(timeout) if timeout else None
         try:
-            if timeout:
-                async with asyncio.timeout(timeout):
+            if limit is not None:
+                async with limit:
                     result = await self._call(handler, is_async, task)
             else:
                 result = await self._call(handler, is_async, task)
-        except TimeoutError:
-            error = f"timeout after {timeout}s"
+        except TimeoutError as exc:
+            ours = limit is not None and limit.expired()
+            error = f"timeout after {timeout}s" if ours else f"TimeoutError: {exc}"
         except asyncio.CancelledError:
             error = "cancelled"
             now = self._clock.now()
@@ -298,12 +305,11 @@ class Balancer:
     def _settle(self, task: Task, outcome: Outcome, result: Any, error: str | None) -> None:
         if outcome is Outcome.RETRY:
             return
-        future = self._futures.pop(task.id)
+        handle = self._handles.pop(task.id)
         if outcome is Outcome.DONE:
-            future.set_result(result)
+            handle._resolve(result, None)
         else:
-            future.add_done_callback(_silence)  # failures are counted; nobody need await them
-            future.set_exception(TaskFailed(task.id, task.attempt, error or "failed"))
+            handle._resolve(None, TaskFailed(task.id, task.attempt, error or "failed"))
         self._outstanding -= 1
         if not self._outstanding:
             self._drained.set()
