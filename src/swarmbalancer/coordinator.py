@@ -77,6 +77,7 @@ class Coordinator:
         )
         self._breaker_settings = BreakerSettings.from_config(cfg)
         self._plain_successes = self._breaker_settings.slow_call_duration is None
+        self._charges = LevelQueue.from_config(cfg).uses_charge  # cfs: runtimes must be reported
         self.breakers: dict[str, CircuitBreakerPolicy] = {}
         self._ctx = RoutingContext(
             now=0.0, rng=self.rng, slow_start=cfg.slow_start, threshold=cfg.threshold
@@ -190,7 +191,8 @@ class Coordinator:
         elapsed = duration if duration is not None else now - (task.started_at or now)
         agent.busy_s += elapsed
         self._learn(agent, task, now, ok, elapsed)
-        self.store.charge(agent_id, task, elapsed)
+        if self._charges:
+            self.store.charge(agent_id, task, elapsed)
         self.recorder.attempt_finished(task, agent_id, elapsed, ok)
         self._periodic[agent_id].pop(task.id, None)
         self._dirty[agent_id] = None
@@ -289,15 +291,16 @@ class Coordinator:
         ctx.now = now
         if self._unit_work is not None:
             ctx.unit_work = self._unit_work
-        probe = self._half_open_target(task, candidates, now)
+        probe = self._half_open_target(task, candidates, now) if self._unhealthy else None
         agent = probe or self.router.choose(task, candidates, ctx)
-        task.expected_work = ctx.work_of(task)
-        self.store.enqueue(agent.id, task, now)
+        task.expected_work = task.estimate if task.estimate is not None else ctx.unit_work
+        agent_id = agent.spec.id
+        self.store.enqueue(agent_id, task, now)
         if task.period is not None:
-            self._periodic[agent.id][task.id] = _periodic(task)
+            self._periodic[agent_id][task.id] = _periodic(task)
         if agent.queued > self.steal_settings.threshold:
-            self._heavy[agent.id] = None
-        self._dirty[agent.id] = None
+            self._heavy[agent_id] = None
+        self._dirty[agent_id] = None
 
     def _half_open_target(
         self, task: Task, candidates: Sequence[AgentState], now: float

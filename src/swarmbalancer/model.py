@@ -31,6 +31,9 @@ class Priority(IntEnum):
         if isinstance(value, Priority):
             return value
         if isinstance(value, str):
+            known = _BY_LABEL.get(value)
+            if known is not None:
+                return known
             try:
                 return cls[value.strip().upper()]
             except KeyError:
@@ -44,6 +47,8 @@ class Priority(IntEnum):
     def label(self) -> str:
         return self.name.lower()
 
+
+_BY_LABEL: dict[str, Priority] = {p.name.lower(): p for p in Priority}
 
 #: The four levels that share dispatches by weight; BACKGROUND runs only when they are empty.
 WEIGHTED_LEVELS: tuple[Priority, ...] = (
@@ -155,12 +160,13 @@ class Task:
             tenant=tenant,
             deadline=deadline,
             estimate=estimate,
-            affinity=_affinity(affinity),
+            affinity=None if affinity is None else _affinity(affinity),
             region=region,
             idempotency_key=idempotency_key,
             max_retries=max_retries,
             period=period,
             submitted_at=now,
+            seq=next(_seq),
         )
 
     def allows(self, agent_id: str, region: str | None) -> bool:

@@ -209,7 +209,9 @@ def test_bad_configuration_and_bad_tasks_name_the_field() -> None:
     asyncio.run(main())
 
 
-def test_a_handle_awaited_before_and_after_its_task_ends_gives_the_result_to_every_awaiter() -> None:
+def test_a_handle_awaited_before_and_after_its_task_ends_gives_the_result_to_every_awaiter() -> (
+    None
+):
     async def main() -> None:
         gate = asyncio.Event()
 

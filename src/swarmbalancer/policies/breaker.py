@@ -106,6 +106,7 @@ class CircuitBreakerPolicy:
         "_state",
         "_successes",
         "_window",
+        "_windowless",
         "opened_at",
         "settings",
         "transitions",
@@ -120,6 +121,8 @@ class CircuitBreakerPolicy:
         self._window: deque[tuple[bool, bool]] = deque(maxlen=self.settings.sliding_window_size)
         self._failures = 0  # failed outcomes in the window
         self._slow = 0  # slow outcomes in the window
+        s = self.settings
+        self._windowless = s.failure_rate_threshold is None and s.slow_call_duration is None
         self.opened_at: float | None = None
         self.transitions: deque[tuple[float, BreakerState, BreakerState]] = deque(maxlen=256)
 
@@ -165,6 +168,9 @@ class CircuitBreakerPolicy:
             self._probes -= 1
 
     def on_success(self, now: float, duration: float | None = None) -> None:
+        if self._windowless and self._state is BreakerState.CLOSED:
+            self._consecutive = 0  # the common case, and all that _record would do here
+            return
         state = self.state(now)
         if state is BreakerState.OPEN:
             return

@@ -21,7 +21,8 @@ from types import MappingProxyType
 from swarmbalancer.config import BalancerConfig
 from swarmbalancer.model import WEIGHTED_LEVELS, Priority, Task
 from swarmbalancer.policies.disciplines import Discipline, make_discipline
-from swarmbalancer.policies.disciplines.heap import Key, TaskHeap
+from swarmbalancer.policies.disciplines.heap import Key
+from swarmbalancer.policies.disciplines.monotone import MonotoneQueue
 
 _LEVELS: tuple[Priority, ...] = tuple(Priority)
 _LEVEL_INDEXES = range(len(_LEVELS))
@@ -66,7 +67,7 @@ class LevelQueue:
         self._ceiling = int(Priority(aging_ceiling))
         self._aging = aging_boost > 0 and self._ceiling < _BACKGROUND
         # Per level below the ceiling: its tasks keyed by (time they joined the level, seq).
-        self._joined: tuple[TaskHeap, ...] = tuple(TaskHeap() for _ in _LEVELS)
+        self._joined: tuple[MonotoneQueue, ...] = tuple(MonotoneQueue() for _ in _LEVELS)
         self._due = math.inf  # lower bound of the next aging instant
         self._where: dict[str, int] = {}  # queued task id -> level
         self._counts = [0] * len(_LEVELS)  # queued tasks per level
@@ -85,6 +86,11 @@ class LevelQueue:
             aging_boost=cfg.aging_boost,
             aging_ceiling=Priority.parse(cfg.aging_ceiling, "aging_ceiling"),
         )
+
+    @property
+    def uses_charge(self) -> bool:
+        """True when the discipline needs `charge` called for every popped task (cfs)."""
+        return self._uses_charge
 
     @property
     def weights(self) -> tuple[float, ...]:
@@ -114,8 +120,9 @@ class LevelQueue:
         self._where[task.id] = level
         self._counts[level] += 1
         if self._aging and level > self._ceiling:
-            self._joined[level].push((now, task.seq), task)
-            self._due = min(self._due, now + self._interval)
+            self._joined[level].push(now, task)
+            if now + self._interval < self._due:
+                self._due = now + self._interval
 
     def pop(self, now: float) -> Task | None:
         """Age tasks up to `now`, then dispatch from the level SWRR picks; None only when empty.
@@ -236,5 +243,5 @@ class LevelQueue:
         self._counts[level] -= 1
         self._counts[target] += 1
         if target > self._ceiling:
-            self._joined[target].push((aged_at, task.seq), task)
+            self._joined[target].push(aged_at, task)
         return target

@@ -53,6 +53,7 @@ class Balancer:
         self._coord = Coordinator(config, store=store)
         self.config = self._coord.config
         self._clock = clock or MonotonicClock()
+        self._now = self._clock.now
         self._handlers: dict[str, tuple[Handler, bool]] = {}
         self._handles: dict[str, TaskHandle] = {}
         self._keyed: dict[str, TaskHandle] = {}
@@ -129,13 +130,13 @@ class Balancer:
         is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
             type(handler).__call__
         )
-        self._coord.add_agent(spec, self._clock.now())
+        self._coord.add_agent(spec, self._now())
         self._handlers[agent_id] = (handler, is_async)
         self._pump()
 
     def remove_agent(self, agent_id: str) -> None:
         """Stop routing to an agent: its queue moves to the others, its running tasks finish."""
-        self._coord.remove_agent(agent_id, self._clock.now())
+        self._coord.remove_agent(agent_id, self._now())
         self._pump()
 
     # -- tasks --------------------------------------------------------------------------------
@@ -162,7 +163,7 @@ class Balancer:
             return self._keyed[idempotency_key]
         if self.config.max_queue_size is not None:
             await self._wait_for_space()
-        now = self._clock.now()
+        now = self._now()
         task = Task.create(
             payload,
             now=now,
@@ -238,7 +239,7 @@ class Balancer:
         loop = self._loop
         if loop is None:
             return
-        assignments = self._coord.dispatch(self._clock.now() if now is None else now)
+        assignments = self._coord.dispatch(self._now() if now is None else now)
         for a in assignments:
             self._running_tasks.add(loop.create_task(self._work(a.task, a.agent.id)))
         if assignments:
@@ -254,22 +255,24 @@ class Balancer:
         try:
             ran = 0
             while task is not None:
-                await self._attempt(task, agent_id)
+                now = await self._attempt(task, agent_id)
                 ran += 1
                 if ran % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
+                    now = self._now()
                 if self._loop is None:
                     return
-                task = self._coord.next_for(agent_id, self._clock.now())
+                task = self._coord.next_for(agent_id, now)
                 if task is not None:
                     self._space.set()
         finally:
             self._running_tasks.discard(asyncio.current_task())
 
-    async def _attempt(self, task: Task, agent_id: str) -> None:
+    async def _attempt(self, task: Task, agent_id: str) -> float:
+        """Run one attempt and report it to the coordinator; returns the time it ended."""
         handler, is_async = self._handlers[agent_id]
         timeout = self.config.task_timeout
-        started = self._clock.now()
+        started = self._now()
         result: Any = None
         error: str | None = None
         limit = asyncio.timeout(timeout) if timeout else None
@@ -277,6 +280,8 @@ class Balancer:
             if limit is not None:
                 async with limit:
                     result = await self._call(handler, is_async, task)
+            elif is_async:
+                result = await handler(task)
             else:
                 result = await self._call(handler, is_async, task)
         except TimeoutError as exc:
@@ -284,18 +289,20 @@ class Balancer:
             error = f"timeout after {timeout}s" if ours else f"TimeoutError: {exc}"
         except asyncio.CancelledError:
             error = "cancelled"
-            now = self._clock.now()
+            now = self._now()
             outcome = self._coord.finish(task, now, ok=False, error=error, duration=now - started)
             self._settle(task, outcome, None, error)
             raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-        now = self._clock.now()
+        now = self._now()
         outcome = self._coord.finish(
             task, now, ok=error is None, error=error, duration=now - started
         )
-        self._settle(task, outcome, result, error)
+        if outcome is not Outcome.RETRY:
+            self._settle(task, outcome, result, error)
         self._pump_soon()
+        return now
 
     def _call(self, handler: Handler, is_async: bool, task: Task) -> Awaitable[Any]:
         if is_async:
@@ -331,12 +338,12 @@ class Balancer:
             self._timer = None
         self._timer_at = wake
         if wake is not None:
-            delay = max(0.0, wake - self._clock.now())
+            delay = max(0.0, wake - self._now())
             self._timer = loop.call_later(delay, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
-        now = self._clock.now()
+        now = self._now()
         self._coord.tick(now)
         self._pump(now)
