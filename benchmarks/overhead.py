@@ -1,7 +1,7 @@
 """Tasks per second of no-op work: swarmbalancer's embedded runtime next to the usual ways of
 running many small tasks in Python, all measured in the same run on the same machine.
 
-    uv run python benchmarks/overhead.py [--tasks 50000] [--repeat 3] [--peers]
+    uv run python benchmarks/overhead.py [--tasks 50000] [--repeat 5] [--peers]
 
 Prints a table and each rate as a ratio of ThreadPoolExecutor's (and of Dask's with `--peers`).
 `--peers` adds Dask distributed (LocalCluster(processes=False)) and Ray (local, started once on
@@ -123,11 +123,23 @@ def import_ray() -> Any:
     return ray
 
 
-def median_rate(fn: Callable[[int], float | None], n: int, repeat: int) -> float | None:
-    rates = [fn(n) for _ in range(repeat)]
-    if any(r is None for r in rates):
-        return None
-    return statistics.median(r for r in rates if r is not None)
+def measure(
+    contenders: list[tuple[str, Callable[[int], float | None]]], n: int, repeat: int
+) -> dict[str, list[float] | None]:
+    """Each contender's rates over `repeat` rounds; a round runs every contender once, so a
+    machine that slows down or speeds up mid-run weighs on all of them alike."""
+    rates: dict[str, list[float] | None] = {name: [] for name, _ in contenders}
+    for _ in range(repeat):
+        for name, fn in contenders:
+            seen = rates[name]
+            if seen is None:
+                continue
+            rate = fn(n)
+            if rate is None:
+                rates[name] = None
+            else:
+                seen.append(rate)
+    return rates
 
 
 def ratio(rate: float | None, base: float | None) -> str:
@@ -139,7 +151,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tasks", type=int, default=50_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--peers", action="store_true", help="also Dask and Ray, where installed")
     args = parser.parse_args()
     ray_local = RayLocal()
@@ -155,16 +167,19 @@ def main() -> None:
             (f"ray local (num_cpus={ray_local.num_cpus})", ray_local),
         ]
     try:
-        rates = {name: median_rate(fn, args.tasks, args.repeat) for name, fn in contenders}
+        samples = measure(contenders, args.tasks, args.repeat)
     finally:
         ray_local.close()
+    rates = {name: None if s is None else statistics.median(s) for name, s in samples.items()}
     base = rates["ThreadPoolExecutor(16)"]
     dask = rates.get("dask LocalCluster(processes=False)")
-    print(f"{args.tasks} no-op tasks, median of {args.repeat} runs")
-    print(f"{'runner':<38}{'tasks/s':>14}{'vs ThreadPoolExecutor':>24}{'vs Dask':>10}")
+    print(f"{args.tasks} no-op tasks, median of {args.repeat} interleaved rounds")
+    print(f"{'runner':<38}{'tasks/s':>14}{'range':>22}{'vs ThreadPoolExecutor':>24}{'vs Dask':>10}")
     for name, rate in rates.items():
+        seen = samples[name]
         shown = "not installed" if rate is None else f"{rate:,.0f}"
-        print(f"{name:<38}{shown:>14}{ratio(rate, base):>24}{ratio(rate, dask):>10}")
+        spread = f"{min(seen):,.0f}-{max(seen):,.0f}" if seen else "-"
+        print(f"{name:<38}{shown:>14}{spread:>22}{ratio(rate, base):>24}{ratio(rate, dask):>10}")
     if args.peers:
         for peer, module in (("Dask", "distributed"), ("Ray", "ray")):
             if not any(rate is None and peer.lower() in name for name, rate in rates.items()):
