@@ -226,14 +226,16 @@ class Coordinator:
 
     def next_wakeup(self) -> float | None:
         """The earliest time `tick` has something to do, or None."""
-        times = [t for t in (self.store.next_due(),) if t is not None]
+        wake = self.store.next_due()
         if self.rebalancer is not None:
-            times.append(self.rebalancer.next_check)
+            check = self.rebalancer.next_check
+            if wake is None or check < wake:
+                wake = check
         for agent_id in self._unhealthy:
             reopen = self.breakers[agent_id].reopen_at
-            if reopen is not None:
-                times.append(reopen)
-        return min(times) if times else None
+            if reopen is not None and (wake is None or reopen < wake):
+                wake = reopen
+        return wake
 
     def report(self) -> dict[str, Any]:
         """The metrics report (see docs/metrics.md)."""

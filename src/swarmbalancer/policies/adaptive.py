@@ -79,11 +79,10 @@ class Adaptive(Router):
     ) -> AgentState:
         n = len(candidates)
         if n > self.max_candidates:
-            # k draws with replacement (duplicates merged), kept in registration order so that
-            # ties still break by it: far cheaper than random.sample for large swarms
+            # k draws with replacement, in draw order (ties go to the first drawn, so to a
+            # seeded-random one): far cheaper than random.sample for large swarms
             draw = ctx.rng.random
-            picks = sorted({int(draw() * n) for _ in range(self.max_candidates)})
-            candidates = [candidates[i] for i in picks]
+            candidates = [candidates[int(draw() * n)] for _ in range(self.max_candidates)]
         if self.exploration > 0 and len(candidates) > 1 and ctx.rng.random() < self.exploration:
             idle = [a for a in candidates if a.free_slots > 0 and a.queued == 0]
             if idle:
@@ -140,11 +139,12 @@ def _fastest(candidates: Sequence[AgentState], work: float, ctx: RoutingContext)
         speed = stats.speed if agent.ramp_from is None else stats.speed * ctx.ramp(agent)
         capacity = agent.spec.capacity
         if agent.queued + agent.in_flight >= capacity:
-            ect = (agent.backlog / capacity + work) / speed
+            time = (agent.backlog / capacity + work) / speed
         else:
-            ect = work / speed
+            time = work / speed
         error = stats.error_rate
-        time = ect / (1.0 - (error if error < _MAX_ERROR else _MAX_ERROR))
+        if error:  # x / (1 - 0) is x: skipping it changes no bit
+            time /= 1.0 - (error if error < _MAX_ERROR else _MAX_ERROR)
         if time < best_time:
             best, best_time = agent, time
     return best

@@ -8,15 +8,14 @@ start what `dispatch` assigns, finish attempts when their modelled duration has 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from swarmbalancer.coordinator import Coordinator, Outcome
 from swarmbalancer.model import AgentSpec, AgentState, Task
 from swarmbalancer.sim.engine import EventLoop
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
+class Attempt(NamedTuple):
     """How one attempt goes: how long it takes and whether it succeeds."""
 
     duration: float

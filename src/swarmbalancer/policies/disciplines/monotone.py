@@ -45,7 +45,7 @@ class MonotoneQueue:
 
     def push(self, time: float, task: Task) -> None:
         """Queue `task` under the key `(time, task.seq)`; a task id may be present only once."""
-        if task.id in self._live or task.id in self._late:
+        if task.id in self._live or (self._late_count and task.id in self._late):
             raise ValueError(f"task {task.id!r} is already queued")
         if not self._tasks and self._order:
             self._order.clear()  # only dead entries left: the deque may restart at any key
