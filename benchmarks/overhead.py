@@ -155,19 +155,22 @@ def main() -> None:
     parser.add_argument("--peers", action="store_true", help="also Dask and Ray, where installed")
     args = parser.parse_args()
     ray_local = RayLocal()
-    contenders: list[tuple[str, Callable[[int], float | None]]] = [
+    local: list[tuple[str, Callable[[int], float | None]]] = [
         ("ThreadPoolExecutor(16)", bench_thread_pool),
         ("asyncio.gather (floor)", bench_gather),
         ("swarmbalancer adaptive", bench_swarmbalancer),
         ("swarmbalancer round_robin", lambda n: bench_swarmbalancer(n, "round_robin")),
     ]
-    if args.peers:
-        contenders += [
-            ("dask LocalCluster(processes=False)", bench_dask),
-            (f"ray local (num_cpus={ray_local.num_cpus})", ray_local),
-        ]
+    peers: list[tuple[str, Callable[[int], float | None]]] = [
+        ("dask LocalCluster(processes=False)", bench_dask),
+        (f"ray local (num_cpus={ray_local.num_cpus})", ray_local),
+    ]
+    # the peers run after the in-process runners: Ray's processes stay up between its runs and
+    # would otherwise slow the others down
     try:
-        samples = measure(contenders, args.tasks, args.repeat)
+        samples = measure(local, args.tasks, args.repeat)
+        if args.peers:
+            samples.update(measure(peers, args.tasks, args.repeat))
     finally:
         ray_local.close()
     rates = {name: None if s is None else statistics.median(s) for name, s in samples.items()}

@@ -299,8 +299,7 @@ class Balancer:
         outcome = self._coord.finish(
             task, now, ok=error is None, error=error, duration=now - started
         )
-        if outcome is not Outcome.RETRY:
-            self._settle(task, outcome, result, error)
+        self._settle(task, outcome, result, error)
         self._pump_soon()
         return now
 
