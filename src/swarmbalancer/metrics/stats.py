@@ -123,7 +123,7 @@ class LatencySummary:
         self.exact_limit = exact_limit
         self._values: list[float] | None = []
         self._sketch: QuantileSketch | None = None
-        # count, sum and max of the sketched samples only: the exact list has its own
+        # count, sum and max, kept from the switch to the sketch on (the exact list gives them)
         self._count = 0
         self._sum = 0.0
         self._max: float | None = None
