@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import time
@@ -134,6 +135,7 @@ def measure(
             seen = rates[name]
             if seen is None:
                 continue
+            gc.collect()  # no runner pays for the garbage another one left
             rate = fn(n)
             if rate is None:
                 rates[name] = None

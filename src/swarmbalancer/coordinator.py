@@ -194,7 +194,8 @@ class Coordinator:
         if self._charges:
             self.store.charge(agent_id, task, elapsed)
         self.recorder.attempt_finished(task, agent_id, elapsed, ok)
-        self._periodic[agent_id].pop(task.id, None)
+        if task.period is not None:
+            self._periodic[agent_id].pop(task.id, None)
         self._dirty[agent_id] = None
         if ok:
             agent.completed += 1
@@ -207,7 +208,7 @@ class Coordinator:
             outcome = self._complete(task, now, ok=False, error=error or "failed")
         if agent_id in self._unhealthy:
             self._route_parked(now)  # a probe slot freed, or the breaker changed state
-        self._retire_if_drained(agent, now)
+            self._retire_if_drained(agent, now)  # only a draining agent is retired: it is here
         return outcome
 
     def tick(self, now: float) -> None:

@@ -54,6 +54,7 @@ class Balancer:
         self.config = self._coord.config
         self._clock = clock or MonotonicClock()
         self._now = self._clock.now
+        self._bounded = self.config.max_queue_size is not None
         self._handlers: dict[str, tuple[Handler, bool]] = {}
         self._handles: dict[str, TaskHandle] = {}
         self._keyed: dict[str, TaskHandle] = {}
@@ -263,8 +264,8 @@ class Balancer:
                 if self._loop is None:
                     return
                 task = self._coord.next_for(agent_id, now)
-                if task is not None:
-                    self._space.set()
+                if task is not None and self._bounded:
+                    self._space.set()  # a queued task left its queue: a waiting submit may go
         finally:
             self._running_tasks.discard(asyncio.current_task())
 

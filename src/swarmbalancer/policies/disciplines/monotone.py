@@ -21,7 +21,16 @@ _MIN_GARBAGE = 64
 class MonotoneQueue:
     """Tasks ordered by `(time, task.seq)`, smallest first; `time` is given at `push`."""
 
-    __slots__ = ("_last", "_late", "_late_count", "_live", "_order", "_tasks", "_tokens")
+    __slots__ = (
+        "_last_seq",
+        "_last_time",
+        "_late",
+        "_late_count",
+        "_live",
+        "_order",
+        "_tasks",
+        "_tokens",
+    )
 
     def __init__(self) -> None:
         self._order: deque[float] = deque()  # time, token, time, token, ... in key order
@@ -29,7 +38,8 @@ class MonotoneQueue:
         self._live: dict[str, float] = {}  # task id -> its token
         self._late = TaskHeap()  # entries whose key is below the deque's last key
         self._late_count = 0
-        self._last: tuple[float, int] = (-math.inf, -1)
+        self._last_time = -math.inf  # the key of the last entry appended to the deque
+        self._last_seq = -1
         self._tokens = 0
 
     def __len__(self) -> int:
@@ -45,19 +55,19 @@ class MonotoneQueue:
 
     def push(self, time: float, task: Task) -> None:
         """Queue `task` under the key `(time, task.seq)`; a task id may be present only once."""
-        if task.id in self._live or (self._late_count and task.id in self._late):
-            raise ValueError(f"task {task.id!r} is already queued")
-        if not self._tasks and self._order:
-            self._order.clear()  # only dead entries left: the deque may restart at any key
-        last_time, last_seq = self._last
-        if not self._order or time > last_time or (time == last_time and task.seq > last_seq):
-            self._tokens += 1
-            token = self._tokens
-            self._order.append(time)
-            self._order.append(token)
+        task_id, seq, order = task.id, task.seq, self._order
+        if task_id in self._live or (self._late_count and task_id in self._late):
+            raise ValueError(f"task {task_id!r} is already queued")
+        if not self._tasks and order:
+            order.clear()  # only dead entries left: the deque may restart at any key
+        last_time = self._last_time
+        if not order or time > last_time or (time == last_time and seq > self._last_seq):
+            self._tokens = token = self._tokens + 1
+            order.append(time)
+            order.append(token)
             self._tasks[token] = task
-            self._live[task.id] = token
-            self._last = (time, task.seq)
+            self._live[task_id] = token
+            self._last_time, self._last_seq = time, seq
         else:
             self._late.push((time, task.seq), task)
             self._late_count += 1
