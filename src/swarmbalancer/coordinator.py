@@ -170,10 +170,14 @@ class Coordinator:
         This is `dispatch` for one slot of one agent (same queue, breaker and stealing rules), so
         a runtime can keep a worker busy without a round trip through the event loop.
         """
-        agent = self._agent_or_none(agent_id)
-        if agent is None or agent.free_slots <= 0:
+        try:
+            agent = self.store.agent(agent_id)
+        except KeyError:
+            return None  # retired meanwhile
+        if agent.in_flight >= agent.spec.capacity:
             return None
-        return self._take(agent, now, self._gated(agent_id, now))
+        gate = agent_id in self._unhealthy and self._gated(agent_id, now)
+        return self._take(agent, now, gate)
 
     def finish(
         self,

@@ -128,7 +128,9 @@ class Task:
         period: float | None = None,
     ) -> Task:
         """Build a validated task; `within` is a deadline relative to `now`. Errors name fields."""
-        prio = Priority.parse(priority)
+        prio = _BY_LABEL.get(priority) if type(priority) is str else None
+        if prio is None:
+            prio = Priority.parse(priority)
         if deadline is not None and within is not None:
             raise TaskRejected("deadline: give either an absolute deadline or `within`, not both")
         if within is not None:
@@ -259,10 +261,10 @@ class AgentState:
     joined_at: float = 0.0
     ramp_from: float | None = None  # slow start: when the ramp began, None when at full share
     draining: bool = False
+    id: str = field(init=False)  # spec.id, copied: it is read on every routing decision
 
-    @property
-    def id(self) -> str:
-        return self.spec.id
+    def __post_init__(self) -> None:
+        self.id = self.spec.id
 
     @property
     def capacity(self) -> int:

@@ -190,7 +190,8 @@ class Balancer:
         self._outstanding += 1
         if idempotency_key is not None:
             self._keyed[idempotency_key] = handle
-        self._pump_soon()
+        if not self._pump_pending:
+            self._pump_soon()
         return handle
 
     async def join(self) -> None:
@@ -255,8 +256,9 @@ class Balancer:
         """
         try:
             ran = 0
+            now = self._now()
             while task is not None:
-                now = await self._attempt(task, agent_id)
+                now = await self._attempt(task, agent_id, now)
                 ran += 1
                 if ran % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
@@ -269,11 +271,11 @@ class Balancer:
         finally:
             self._running_tasks.discard(asyncio.current_task())
 
-    async def _attempt(self, task: Task, agent_id: str) -> float:
-        """Run one attempt and report it to the coordinator; returns the time it ended."""
+    async def _attempt(self, task: Task, agent_id: str, started: float) -> float:
+        """Run one attempt, begun at `started`, and report it to the coordinator; returns the
+        time it ended."""
         handler, is_async = self._handlers[agent_id]
         timeout = self.config.task_timeout
-        started = self._now()
         result: Any = None
         error: str | None = None
         limit = asyncio.timeout(timeout) if timeout else None
@@ -301,7 +303,8 @@ class Balancer:
             task, now, ok=error is None, error=error, duration=now - started
         )
         self._settle(task, outcome, result, error)
-        self._pump_soon()
+        if not self._pump_pending:
+            self._pump_soon()
         return now
 
     def _call(self, handler: Handler, is_async: bool, task: Task) -> Awaitable[Any]:
