@@ -20,6 +20,7 @@ from swarmbalancer.model import AgentSpec, AgentState, AgentStats, Priority, Tas
 from swarmbalancer.policies.adaptive import observe
 from swarmbalancer.policies.admission import PeriodicTask, admit
 from swarmbalancer.policies.breaker import BreakerSettings, BreakerState, CircuitBreakerPolicy
+from swarmbalancer.policies.disciplines import make_discipline
 from swarmbalancer.policies.factory import make_router
 from swarmbalancer.policies.levels import LevelQueue
 from swarmbalancer.policies.rebalance import Rebalancer, RebalanceSettings
@@ -77,7 +78,8 @@ class Coordinator:
         )
         self._breaker_settings = BreakerSettings.from_config(cfg)
         self._plain_successes = self._breaker_settings.slow_call_duration is None
-        self._charges = LevelQueue.from_config(cfg).uses_charge  # cfs: runtimes must be reported
+        # cfs needs every runtime reported; the other disciplines ignore `charge`
+        self._charges = make_discipline(cfg.discipline, cfg.tenant_weights).uses_charge
         self.breakers: dict[str, CircuitBreakerPolicy] = {}
         self._ctx = RoutingContext(
             now=0.0, rng=self.rng, slow_start=cfg.slow_start, threshold=cfg.threshold
@@ -170,14 +172,10 @@ class Coordinator:
         This is `dispatch` for one slot of one agent (same queue, breaker and stealing rules), so
         a runtime can keep a worker busy without a round trip through the event loop.
         """
-        try:
-            agent = self.store.agent(agent_id)
-        except KeyError:
-            return None  # retired meanwhile
-        if agent.in_flight >= agent.spec.capacity:
+        agent = self._agent_or_none(agent_id)
+        if agent is None or agent.free_slots <= 0:
             return None
-        gate = agent_id in self._unhealthy and self._gated(agent_id, now)
-        return self._take(agent, now, gate)
+        return self._take(agent, now, self._gated(agent_id, now))
 
     def finish(
         self,
@@ -300,7 +298,7 @@ class Coordinator:
             ctx.unit_work = self._unit_work
         probe = self._half_open_target(task, candidates, now) if self._unhealthy else None
         agent = probe or self.router.choose(task, candidates, ctx)
-        task.expected_work = task.estimate if task.estimate is not None else ctx.unit_work
+        task.expected_work = ctx.work_of(task)
         agent_id = agent.spec.id
         self.store.enqueue(agent_id, task, now)
         if task.period is not None:

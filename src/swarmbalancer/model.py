@@ -128,9 +128,7 @@ class Task:
         period: float | None = None,
     ) -> Task:
         """Build a validated task; `within` is a deadline relative to `now`. Errors name fields."""
-        prio = _BY_LABEL.get(priority) if type(priority) is str else None
-        if prio is None:
-            prio = Priority.parse(priority)
+        prio = Priority.parse(priority)
         if deadline is not None and within is not None:
             raise TaskRejected("deadline: give either an absolute deadline or `within`, not both")
         if within is not None:

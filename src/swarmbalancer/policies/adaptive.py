@@ -87,7 +87,7 @@ class Adaptive(Router):
             idle = [a for a in candidates if a.free_slots > 0 and a.queued == 0]
             if idle:
                 return min(idle, key=_staleness)
-        work = task.estimate if task.estimate is not None else ctx.unit_work
+        work = ctx.work_of(task)
         if self._latency_only:
             return _fastest(candidates, work, ctx)
         return self._multi_objective(candidates, work, ctx)

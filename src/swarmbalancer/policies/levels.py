@@ -88,11 +88,6 @@ class LevelQueue:
         )
 
     @property
-    def uses_charge(self) -> bool:
-        """True when the discipline needs `charge` called for every popped task (cfs)."""
-        return self._uses_charge
-
-    @property
     def weights(self) -> tuple[float, ...]:
         """The SWRR weights of CRITICAL, HIGH, NORMAL and LOW."""
         return self._weights

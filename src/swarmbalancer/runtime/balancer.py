@@ -162,7 +162,7 @@ class Balancer:
             raise RuntimeError("the balancer is not running: use `async with balancer:` first")
         if idempotency_key is not None and idempotency_key in self._keyed:
             return self._keyed[idempotency_key]
-        if self.config.max_queue_size is not None:
+        if self._bounded:
             await self._wait_for_space()
         now = self._now()
         task = Task.create(
@@ -190,8 +190,7 @@ class Balancer:
         self._outstanding += 1
         if idempotency_key is not None:
             self._keyed[idempotency_key] = handle
-        if not self._pump_pending:
-            self._pump_soon()
+        self._pump_soon()
         return handle
 
     async def join(self) -> None:
@@ -283,8 +282,6 @@ class Balancer:
             if limit is not None:
                 async with limit:
                     result = await self._call(handler, is_async, task)
-            elif is_async:
-                result = await handler(task)
             else:
                 result = await self._call(handler, is_async, task)
         except TimeoutError as exc:
@@ -303,8 +300,7 @@ class Balancer:
             task, now, ok=error is None, error=error, duration=now - started
         )
         self._settle(task, outcome, result, error)
-        if not self._pump_pending:
-            self._pump_soon()
+        self._pump_soon()
         return now
 
     def _call(self, handler: Handler, is_async: bool, task: Task) -> Awaitable[Any]:

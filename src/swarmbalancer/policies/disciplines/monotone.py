@@ -84,14 +84,11 @@ class MonotoneQueue:
 
     def pop_task(self) -> Task | None:
         """Remove and return the task of the smallest key; None when empty."""
-        order, tasks = self._order, self._tasks
-        while order and order[1] not in tasks:  # drop dead entries (as _head does, inlined)
-            order.popleft()
-            order.popleft()
-        if not order:
+        token = self._head()
+        if token is None:
             return self._pop_late()
-        token = order[1]
-        task = tasks[token]
+        order = self._order
+        task = self._tasks[token]
         if self._late_count:
             late = self._late.peek()
             if late is not None and late[0] < (order[0], task.seq):
