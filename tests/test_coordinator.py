@@ -121,13 +121,14 @@ def test_a_recovered_agent_is_probed_then_closed_and_ramps_up() -> None:
     coord.add_agent(AgentSpec("a"), 0.0)
     coord.add_agent(AgentSpec("b"), 0.0)
     for i in range(2):
-        t = coord.submit(_task(i, 0.1, affinity="a"), 0.0)
+        coord.submit(_task(i, 0.1, affinity="a"), 0.0)
         (assignment,) = coord.dispatch(0.0)
         coord.finish(assignment.task, 0.1, ok=False)
     assert coord.breakers["a"].state_label == "open"
     # after the timeout, the next task goes to the half-open agent as a probe
-    t = coord.submit(_task(10, 0.1), 1.5)
-    assert t.agent_id == "a"
+    coord.submit(_task(10, 0.1), 1.5)
+    (probe,) = coord.dispatch(1.5)
+    assert probe.agent.id == "a"
 
 
 def test_a_retried_task_comes_back_one_level_lower_and_on_another_agent() -> None:
@@ -192,3 +193,50 @@ def test_an_idle_fast_agent_steals_from_a_slow_agents_queue() -> None:
     assert report["steals"] > 0 and report["completed"] == 100
     fast = sum(1 for a in trace.attempts if a[1] == "fast")
     assert fast > 60, "the fast agent should end up running most of the work"
+
+
+def test_a_task_whose_affinity_matches_no_registered_agent_is_rejected_and_not_recorded() -> None:
+    coord = Coordinator()
+    coord.add_agent(AgentSpec("a", region="eu"), 0.0)
+    with pytest.raises(TaskRejected, match="affinity"):
+        coord.submit(_task(1, 0.1, affinity="mars", idempotency_key="k"), 0.0)
+    assert coord.report()["accepted"] == 0
+    assert coord.submit(_task(2, 0.1, affinity="eu", idempotency_key="k"), 0.0).id == "t2"
+
+
+def test_a_periodic_task_needs_the_edf_discipline_and_is_rejected_before_acceptance() -> None:
+    coord = Coordinator({"discipline": "fifo"})
+    coord.add_agent(AgentSpec("a"), 0.0)
+    with pytest.raises(TaskRejected, match="period"):
+        coord.submit(_task(1, 0.1, period=1.0), 0.0)
+    assert coord.report()["accepted"] == 0 and coord.report()["open"] == 0
+
+
+@pytest.mark.parametrize("strategy", ["adaptive", "round_robin"])
+def test_a_task_parked_longer_than_the_park_timeout_fails_instead_of_waiting_forever(
+    strategy: str,
+) -> None:
+    coord = Coordinator({"parkTimeout": 10, "strategy": strategy})
+    coord.add_agent(AgentSpec("a", region="eu"), 0.0)
+    coord.remove_agent("a", 0.0)  # the only agent is gone: what comes now is parked
+    task = coord.submit(_task(1, 0.1), 1.0)
+    assert coord.dispatch(1.0) == [] and coord.take_abandoned() == ()
+    assert coord.next_wakeup() == pytest.approx(11.0)
+    coord.tick(11.0)
+    assert list(coord.take_abandoned()) == [task]
+    report = coord.report()
+    assert report["failed"] == 1 and report["open"] == 0 and report["lost"] == 0
+    assert "parkTimeout" in (task.error or "")
+
+
+def test_with_one_class_each_agent_starts_its_tasks_in_submission_order() -> None:
+    config = {"strategy": "adaptive", "agingInterval": 0.05}
+    agents = [AgentSpec(f"a{i}", capacity=2, speed=s) for i, s in enumerate([1.0, 2.0, 4.0])]
+    tasks = [(i * 0.001, _task(i, 0.01 + (i * 7 % 13) / 100)) for i in range(400)]
+    _, trace, report = run_sim(config, agents, tasks)
+    assert report["completed"] == 400
+    for agent in agents:
+        started = [
+            int(t[1:]) for t, a, *_ in sorted(trace.attempts, key=lambda r: r[2]) if a == agent.id
+        ]
+        assert started == sorted(started), agent.id

@@ -117,6 +117,8 @@ class BalancerConfig(_Strict):
     feedback: bool = True
     max_queue_size: int | None = Field(None, ge=1)
     queue_full: Literal["wait", "raise"] = "wait"
+    prefetch: int = Field(0, ge=0, le=1000)
+    park_timeout: PositiveDuration | None = 60.0
 
     # rebalancing
     rebalance_enabled: bool = True

@@ -3,7 +3,14 @@
 It is synchronous and reads no clock: every call takes `now`. The embedded runtime drives it from
 an asyncio loop with a real clock; the simulator drives it from an event heap in virtual time.
 Both call the same four things: `submit`, `dispatch` (which tasks start now, where), `finish`
-(an attempt ended) and `tick` (timers: retries, leases, rebalancing).
+(an attempt ended) and `tick` (timers: retries, leases, rebalancing, park timeouts).
+
+Binding. With a load-aware strategy a task waits in the shared queue (levels, aging, discipline)
+and is bound to an agent only when some agent has room for it: a free slot, or one of its
+`prefetch` places per slot. The router then picks the agent (`Adaptive.place`: least expected
+finish time, which may reserve the task for a busy but faster agent). Oblivious strategies
+(round robin, weighted, random), tasks with `affinity` and periodic tasks are bound at submit and
+queue at their agent, where stealing and rebalancing can still move them.
 """
 
 from __future__ import annotations
@@ -16,8 +23,8 @@ from typing import Any, NamedTuple
 from swarmbalancer.config import BalancerConfig, load_config
 from swarmbalancer.errors import TaskRejected
 from swarmbalancer.metrics.recorder import Recorder
-from swarmbalancer.model import AgentSpec, AgentState, AgentStats, Priority, Task
-from swarmbalancer.policies.adaptive import observe
+from swarmbalancer.model import AgentSpec, AgentState, AgentStats, Priority, Task, TaskState
+from swarmbalancer.policies.adaptive import Adaptive, observe
 from swarmbalancer.policies.admission import PeriodicTask, admit
 from swarmbalancer.policies.breaker import BreakerSettings, BreakerState, CircuitBreakerPolicy
 from swarmbalancer.policies.disciplines import make_discipline
@@ -28,6 +35,9 @@ from swarmbalancer.policies.routing import RoutingContext
 from swarmbalancer.policies.stealing import StealSettings, plan_steal
 from swarmbalancer.store.base import Store
 from swarmbalancer.store.memory import MemoryStore
+
+#: Shared tasks an agent with room may place elsewhere before it takes the next one itself.
+_LOOKAHEAD = 8
 
 
 class Outcome(StrEnum):
@@ -92,35 +102,53 @@ class Coordinator:
         self._periodic: dict[str, dict[str, PeriodicTask]] = {}
         self._started = False
         self._unit_work: float | None = None
+        self._late = self.router.late
+        self._placer = self.router if isinstance(self.router, Adaptive) else None
+        self._room: dict[str, None] = {}  # agents that may have room for a shared task
+        self._active = 0  # registered agents not draining
+        self._abandoned: list[Task] = []  # failed without running (park timeout)
 
     # -- agents -------------------------------------------------------------------------------
     def add_agent(self, spec: AgentSpec, now: float) -> AgentState:
         """Register an agent; one joining a running swarm ramps up over `slowStart` seconds."""
         ramp = now if self._started and self.config.slow_start > 0 else None
-        state = AgentState(
-            spec=spec, stats=AgentStats(speed=spec.speed), joined_at=now, ramp_from=ramp
-        )
+        stats = AgentStats(speed=spec.speed, hinted=True)
+        state = AgentState(spec=spec, stats=stats, joined_at=now, ramp_from=ramp)
         self.store.add_agent(state)
         self.breakers[spec.id] = CircuitBreakerPolicy(self._breaker_settings)
         self._periodic[spec.id] = {}
-        self._agents = self.store.agents()
+        self._agents.append(state)
+        self._active += 1
         self.recorder.agent_joined(state, now)
         self._dirty[spec.id] = None
-        for task in self.store.unpark():
-            self._route(task, now)
+        self._route_parked(now)
         return state
 
     def remove_agent(self, agent_id: str, now: float) -> None:
         """Stop giving the agent work; its queue moves to the others, its running tasks finish."""
         agent = self.store.agent(agent_id)
+        if not agent.draining:
+            self._active -= 1
         agent.draining = True
         self._unhealthy[agent_id] = None
+        self._room.pop(agent_id, None)
         self._reroute(self.store.evacuate(agent_id), now)
+        if not self._active:
+            self._park_shared(now)
         self._retire_if_drained(agent, now)
 
     def queued_total(self) -> int:
-        """Tasks waiting in agent queues, all agents together."""
-        return sum(a.queued for a in self._agents)
+        """Tasks waiting for a slot: in the shared queue and at agents, all together."""
+        shared, bound = self.store.queued_counts()
+        return shared + bound
+
+    def take_abandoned(self) -> Sequence[Task]:
+        """Tasks that failed without an attempt (parked past `parkTimeout`) since the last call:
+        a driver settles them as it settles a final failure."""
+        if not self._abandoned:
+            return ()
+        out, self._abandoned = self._abandoned, []
+        return out
 
     def agent_ids(self) -> list[str]:
         return [a.id for a in self._agents]
@@ -129,8 +157,8 @@ class Coordinator:
         if not agent.draining or agent.in_flight or agent.queued:
             return
         self.store.remove_agent(agent.id)
-        self._agents = self.store.agents()
-        for table in (self._unhealthy, self._dirty, self._idle, self._heavy):
+        self._agents.remove(agent)
+        for table in (self._unhealthy, self._dirty, self._idle, self._heavy, self._room):
             table.pop(agent.id, None)
         self._periodic.pop(agent.id, None)
         self.router.forget(agent.id)
@@ -140,7 +168,12 @@ class Coordinator:
 
     # -- tasks --------------------------------------------------------------------------------
     def submit(self, task: Task, now: float) -> Task:
-        """Accept and route a task; a repeated idempotency key returns the first task instead."""
+        """Accept and route a task; a repeated idempotency key returns the first task instead.
+
+        A task no registered agent could ever run is rejected before anything is recorded.
+        """
+        if task.affinity is not None:
+            self._check_placeable(task)
         if task.period is not None:
             self._check_admissible(task, now)
         accepted, created = self.store.put(task)
@@ -154,11 +187,17 @@ class Coordinator:
     def dispatch(self, now: float) -> list[Assignment]:
         """Every task that should start now, each on an agent with a free slot."""
         out: list[Assignment] = []
-        if self._dirty:
-            dirty = list(self._dirty)
-            self._dirty.clear()
-            for agent_id in dirty:
-                self._fill(agent_id, now, out)
+        shared = self.store.shared_queue()
+        while True:
+            if self._dirty:
+                dirty = list(self._dirty)
+                self._dirty.clear()
+                for agent_id in dirty:
+                    self._fill(agent_id, now, out)
+            if self._room and len(shared):
+                self._bind_shared(now, out)  # binding may mark other agents dirty
+            if not self._dirty:
+                break
         if self._idle and self.config.steal_enabled and self._victims_exist():
             for agent_id in list(self._idle):
                 self._fill(agent_id, now, out)
@@ -214,7 +253,8 @@ class Coordinator:
         return outcome
 
     def tick(self, now: float) -> None:
-        """Run what is due at `now`: delayed retries, expired leases, a rebalancing cycle."""
+        """Run what is due at `now`: delayed retries, expired leases, a rebalancing cycle, parked
+        tasks' timeouts."""
         due = self.store.due(now)
         if due:
             self._reroute(due, now)
@@ -228,9 +268,14 @@ class Coordinator:
         self._route_parked(now)
 
     def next_wakeup(self) -> float | None:
-        """The earliest time `tick` has something to do, or None."""
-        wake = self.store.next_due()
-        if self.rebalancer is not None:
+        """The earliest time `tick` has something to do, or None.
+
+        Only timers that can change something count, so idle virtual time costs nothing: the
+        rebalancer wakes only while tasks are queued at agents (all it can move).
+        """
+        store = self.store
+        wake = store.next_due()
+        if self.rebalancer is not None and store.queued_counts()[1]:
             check = self.rebalancer.next_check
             if wake is None or check < wake:
                 wake = check
@@ -238,6 +283,12 @@ class Coordinator:
             reopen = self.breakers[agent_id].reopen_at
             if reopen is not None and (wake is None or reopen < wake):
                 wake = reopen
+        timeout = self.config.park_timeout
+        parked = store.oldest_parked() if timeout is not None else None
+        if parked is not None:
+            expiry = parked + timeout  # type: ignore[operator]
+            if wake is None or expiry < wake:
+                wake = expiry
         return wake
 
     def report(self) -> dict[str, Any]:
@@ -286,16 +337,21 @@ class Coordinator:
         return healthy < self.config.panic_threshold
 
     def _route(self, task: Task, now: float) -> None:
+        if self._late and task.affinity is None and task.period is None:
+            if self._active:
+                self.store.share(task, now)
+                task.parked_at = None
+            else:
+                self.store.park(task, now)
+            return
         candidates = self._candidates(task, now)
         if task.period is not None and candidates:
             candidates = [a for a in candidates if self._admits(a, task).accepted]
         if not candidates:
-            self.store.park(task)
+            self.store.park(task, now)
             return
-        ctx = self._ctx
-        ctx.now = now
-        if self._unit_work is not None:
-            ctx.unit_work = self._unit_work
+        task.parked_at = None
+        ctx = self._context(now)
         probe = self._half_open_target(task, candidates, now) if self._unhealthy else None
         agent = probe or self.router.choose(task, candidates, ctx)
         task.expected_work = ctx.work_of(task)
@@ -306,6 +362,14 @@ class Coordinator:
         if agent.queued > self.steal_settings.threshold:
             self._heavy[agent_id] = None
         self._dirty[agent_id] = None
+
+    def _context(self, now: float) -> RoutingContext:
+        """The routing context, brought up to `now` and the learned mean work."""
+        ctx = self._ctx
+        ctx.now = now
+        if self._unit_work is not None:
+            ctx.unit_work = self._unit_work
+        return ctx
 
     def _half_open_target(
         self, task: Task, candidates: Sequence[AgentState], now: float
@@ -324,14 +388,45 @@ class Coordinator:
         return None
 
     def _route_parked(self, now: float) -> None:
-        """Give parked tasks (no eligible agent when they were routed) another chance."""
+        """Give parked tasks (no eligible agent when they were routed) another chance; fail those
+        parked for `parkTimeout`, so a task no agent will ever take cannot wait forever."""
         parked = self.store.unpark()
-        if parked:
-            self._reroute(parked, now)
+        if not parked:
+            return
+        timeout = self.config.park_timeout
+        for task in parked:
+            since = task.parked_at
+            if timeout is not None and since is not None and now - since >= timeout:
+                self._abandon(task, now, f"parkTimeout: no eligible agent for {timeout:g}s")
+            else:
+                self._route(task, now)
+
+    def _park_shared(self, now: float) -> None:
+        """With no agent left to bind them, shared tasks are parked (and time out if none comes)."""
+        store = self.store
+        while (task := store.take_shared(now)) is not None:
+            store.park(task, now)
+
+    def _abandon(self, task: Task, now: float, error: str) -> None:
+        """Fail a task that is not running and never will: it leaves the store, is counted as
+        failed and waits in `take_abandoned` for its driver."""
+        task.error = error
+        self.store.remove(task.id)
+        task.state = TaskState.FAILED
+        task.finished_at = now
+        self.recorder.task_finished(task, now, False)
+        self._abandoned.append(task)
 
     def _reroute(self, tasks: list[Task], now: float) -> None:
         for task in tasks:
             self._route(task, now)
+
+    def _check_placeable(self, task: Task) -> None:
+        """Reject a task whose affinity names no registered agent id or region (with agents)."""
+        agents = self._agents
+        if agents and not any(task.allows(a.id, a.spec.region) for a in agents):
+            wanted = ", ".join(sorted(task.affinity or ()))
+            raise TaskRejected(f"affinity: no registered agent or region matches {wanted}")
 
     # -- admission (EDF) ----------------------------------------------------------------------
     def _admits(self, agent: AgentState, task: Task) -> Any:
@@ -339,7 +434,7 @@ class Coordinator:
 
     def _check_admissible(self, task: Task, now: float) -> None:
         if self.config.discipline != "edf":
-            return
+            raise TaskRejected("period: periodic tasks need the 'edf' discipline (admission)")
         if task.estimate is None:
             raise TaskRejected("estimate: a periodic task needs an estimate (its execution time)")
         candidates = self._candidates(task, now)
@@ -349,6 +444,7 @@ class Coordinator:
 
     # -- dispatch -----------------------------------------------------------------------------
     def _fill(self, agent_id: str, now: float, out: list[Assignment]) -> None:
+        """Start tasks in the agent's free slots, top up its prefetch, note whether it has room."""
         agent = self._agent_or_none(agent_id)
         if agent is None:
             return
@@ -356,8 +452,74 @@ class Coordinator:
         for _ in range(agent.free_slots):
             task = self._take(agent, now, gate)
             if task is None:
-                return
+                break
             out.append(Assignment(task, agent))
+        if not self._late or agent.draining or gate:
+            self._room.pop(agent_id, None)
+            return
+        limit = agent.spec.capacity * (1 + self.config.prefetch)
+        shared = self.store.shared_queue()
+        while agent.in_flight + agent.queued < limit and len(shared):
+            self._pull(agent, now, start=False)
+        if agent.in_flight + agent.queued < limit:
+            self._room[agent_id] = None
+        else:
+            self._room.pop(agent_id, None)
+
+    def _bind_shared(self, now: float, out: list[Assignment]) -> None:
+        """Let agents with room take shared tasks, longest-waiting agent first."""
+        room, shared = self._room, self.store.shared_queue()
+        for _ in range(len(room)):
+            if not room or not len(shared):
+                return
+            agent_id = next(iter(room))
+            del room[agent_id]  # _fill puts it back, at the end, if it still has room
+            self._fill(agent_id, now, out)
+
+    def _pull(self, agent: AgentState, now: float, *, start: bool) -> Task | None:
+        """Bind shared tasks until one is bound to `agent` (started when `start`); None if the
+        shared queue runs dry first. Tasks the router places elsewhere are bound there."""
+        store = self.store
+        ctx = self._context(now)
+        for skipped in range(_LOOKAHEAD + 1):
+            task = store.take_shared(now)
+            if task is None:
+                return None
+            target = self._place(task, agent, now) if skipped < _LOOKAHEAD else agent
+            if target is agent:
+                if start:
+                    task.expected_work = ctx.work_of(task)
+                    store.start(agent.id, task, now)
+                    self._started_task(task, now, store.shared_queue().saturated)
+                else:
+                    self._bind(task, agent, now)
+                return task
+            self._bind(task, target, now)
+        return None
+
+    def _bind(self, task: Task, agent: AgentState, now: float) -> None:
+        """Queue a task at an agent (booking its expected work) and have the agent filled."""
+        task.expected_work = self._ctx.work_of(task)
+        self.store.enqueue(agent.id, task, now)
+        if agent.queued > self.steal_settings.threshold:
+            self._heavy[agent.id] = None
+        self._dirty[agent.id] = None
+
+    def _place(self, task: Task, asker: AgentState, now: float) -> AgentState:
+        """The agent a shared task goes to, now that `asker` has room for it."""
+        ctx = self._context(now)
+        candidates = self._candidates(task, now)
+        if self._unhealthy:
+            probe = self._half_open_target(task, candidates, now)
+            if probe is not None:
+                return probe
+        if self._placer is not None:
+            return self._placer.place(task, asker, candidates, ctx)
+        limit = 1 + self.config.prefetch
+        room = [a for a in candidates if a.in_flight + a.queued < a.spec.capacity * limit]
+        if asker not in room:
+            room.append(asker)
+        return self.router.choose(task, room, ctx)
 
     def _agent_or_none(self, agent_id: str) -> AgentState | None:
         try:
@@ -374,19 +536,32 @@ class Coordinator:
         agent_id = agent.spec.id
         if gate and not self.breakers[agent_id].allow(now):
             return None
-        task = self.store.claim(agent_id, now) if agent.queued else None
-        if task is None and not agent.draining and self.config.steal_enabled:
+        store = self.store
+        if agent.queued:
+            task = store.claim(agent_id, now)
+            if task is not None:
+                self._started_task(task, now, store.queue(agent_id).saturated)
+                return task
+        if self._late and not agent.draining and len(store.shared_queue()):
+            task = self._pull(agent, now, start=True)
+            if task is not None:
+                return task
+        task = None
+        if not agent.draining and self.config.steal_enabled:
             task = self._steal_for(agent, now)
         if task is None:
             if gate:
                 self.breakers[agent_id].release(now)
             self._idle[agent_id] = None
             return None
-        if self._idle:
-            self._idle.pop(agent_id, None)
-        # the claim's level pick says whether all four weighted levels were busy (share counts)
-        self.recorder.task_started(task, now, saturated=self.store.queue(agent_id).saturated)
+        self._started_task(task, now, store.queue(agent_id).saturated)
         return task
+
+    def _started_task(self, task: Task, now: float, saturated: bool) -> None:
+        """Book a task's start; `saturated`: were all four weighted levels busy at its pick?"""
+        if self._idle:
+            self._idle.pop(task.agent_id, None)  # type: ignore[arg-type]
+        self.recorder.task_started(task, now, saturated=saturated)
 
     def _victims_exist(self) -> bool:
         threshold = self.steal_settings.threshold

@@ -108,6 +108,7 @@ class Task:
     finished_at: float | None = None
     error: str | None = None
     tried_agents: tuple[str, ...] = ()
+    parked_at: float | None = None
 
     @classmethod
     def create(
@@ -229,7 +230,9 @@ class AgentStats:
     `speed` is work units per second observed: the ratio of the weighted average work to the
     weighted average duration (`work_avg / time_avg`), so long tasks, whose timing is least
     disturbed by dispatch overhead, count most. `error_rate` is the weighted share of failed
-    attempts; `samples` how many observations fed them.
+    attempts; `samples` how many observations fed them. `hinted` says whether the starting
+    `speed` was declared (a hint to trust) or is the neutral prior 1.0 (replaced by the first
+    observation).
     """
 
     speed: float
@@ -238,14 +241,17 @@ class AgentStats:
     time_avg: float | None = None
     samples: int = 0
     last_observed: float | None = None
+    hinted: bool = False
 
 
 @dataclass(slots=True, eq=False)
 class AgentState:
     """An agent as the coordinator sees it: its spec plus live counters.
 
-    `queued` and `in_flight` are counts; `backlog` is the estimated work (units) of queued and
-    running tasks, which the adaptive router divides by speed to predict waiting time.
+    `queued` and `in_flight` are counts: `queued` is what is bound to the agent and waits for a
+    slot. `backlog` is the estimated work (units) of queued and running tasks; `run_work` is the
+    part of it that runs, and `run_started` the sum of the running tasks' start times, so the
+    work still left to run is about `run_work - speed * (in_flight * now - run_started)`.
     """
 
     spec: AgentSpec
@@ -253,6 +259,8 @@ class AgentState:
     queued: int = 0
     in_flight: int = 0
     backlog: float = 0.0
+    run_work: float = 0.0
+    run_started: float = 0.0
     busy_s: float = 0.0
     completed: int = 0
     failed: int = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 
@@ -172,6 +173,6 @@ def test_the_inlined_adaptive_choice_is_the_least_expected_time(
         agents.append(a)
     c = ctx()
     best = min(expected_time(a, work, c) for a in agents)
-    chosen = _fastest(agents, work, c)
+    chosen = _fastest(agents, work, c, None, math.inf)
     assert expected_time(chosen, work, c) == best
     assert chosen is next(a for a in agents if expected_time(a, work, c) == best)

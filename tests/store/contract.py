@@ -119,7 +119,7 @@ class StoreContract:
     def test_parked_tasks_come_back_in_order(self) -> None:
         store = self.make_store()
         for name in ("p", "q"):
-            store.park(store.put(task(name))[0])
+            store.park(store.put(task(name))[0], 0.0)
         assert [t.id for t in store.unpark()] == ["p", "q"]
         assert store.unpark() == []
 

@@ -1,11 +1,23 @@
-"""The adaptive router: learns each agent's speed and error rate online and picks the agent with
-the best expected outcome for this task.
+"""The adaptive router: learns each agent's speed and error rate online and gives each task to the
+agent expected to finish it first.
 
 For a task of expected work `w` on agent `i` with learned speed `s_i` (work units per second),
-capacity `c_i`, booked backlog `B_i` and learned error rate `e_i`:
+capacity `c_i` and learned error rate `e_i`:
 
-    ect_i  = (B_i / c_i + w) / s_i   if the agent has no free slot, else  w / s_i
-    time_i = ect_i / (1 - e_i)       (expected attempts until success, geometric)
+    ect_i  = w / s_i                       if a slot is free for it (held < c_i)
+    ect_i  = wait_i + w / s_i              otherwise
+    wait_i = (queued work + work left of the running tasks) / (c_i * s_i)
+    time_i = ect_i / (1 - e_i)             (expected attempts until success, geometric)
+
+The work left of the running tasks is their booked work less what the agent has done since they
+started, `run_work - s_i * (in_flight * now - run_started)`, never below 0.
+
+Under late binding (`place`) an agent with room asks for the shared queue's next task, and the
+task goes to the agent of least `time_i`: the asker, another agent with room, or a busy agent
+that is expected to finish it sooner than any of them even after its current work (a
+reservation: a long task near the end of a burst waits for the fast agent rather than go to a
+slow idle one). An agent holds at most `capacity x (1 + prefetch)` bound tasks plus `capacity`
+reservations, so nothing piles up behind an agent while others idle.
 
 With only the latency objective (the default) the agent of least `time_i` wins. With several
 objectives each term is divided by its mean over the candidates, so the weights are unitless:
@@ -13,9 +25,9 @@ objectives each term is divided by its mean over the candidates, so the weights 
     score_i = W_lat*time_i + W_util*busy_i + W_bal*|load_i' - mean load'| + W_cost*cost_i*w
 
 `busy_i` is 1 when the agent has no free slot (filling idle slots raises utilization),
-`load_i'` the load after placing the task. With probability `exploration` the idle candidate
-observed least recently wins instead, so a new or recovered agent gets measured; exploring only
-on idle capacity costs no queueing delay.
+`load_i'` the load after placing the task. With probability `exploration` an idle candidate
+observed least recently wins instead (the asker, under late binding), so a new or recovered agent
+gets measured; exploring only on idle capacity costs no queueing delay.
 """
 
 from __future__ import annotations
@@ -41,13 +53,20 @@ def observe(
 ) -> None:
     """Fold one finished attempt into an agent's exponentially weighted estimates.
 
-    Speed is a ratio estimator: weighted mean work over weighted mean duration. The prior speed
-    enters as if the earlier attempts had this one's work at that speed, so one noisy first
-    sample moves the estimate by `alpha`, not all the way.
+    Speed is a ratio estimator: weighted mean work over weighted mean duration. A declared speed
+    (`hinted`) enters as if the earlier attempts had this one's work at that speed, so one noisy
+    first sample moves the estimate by `alpha`; the neutral prior of an undeclared speed is
+    replaced by the first sample outright.
     """
     stats.error_rate += alpha * ((0.0 if ok else 1.0) - stats.error_rate)
     if ok and work is not None and work > 0 and duration is not None and duration > 0:
         if stats.work_avg is None or stats.time_avg is None:
+            if not stats.hinted:
+                stats.work_avg, stats.time_avg = work, duration
+                stats.speed = work / duration
+                stats.samples += 1
+                stats.last_observed = now
+                return
             stats.work_avg, stats.time_avg = work, work / stats.speed
         stats.work_avg += alpha * (work - stats.work_avg)
         stats.time_avg += alpha * (duration - stats.time_avg)
@@ -67,30 +86,66 @@ class Adaptive(Router):
         *,
         exploration: float = 0.02,
         max_candidates: int = 64,
+        prefetch: int = 0,
     ) -> None:
         self.weights = weights or ObjectiveWeights()
         self.exploration = exploration
         self.max_candidates = max_candidates
+        self.prefetch = prefetch
         w = self.weights
         self._latency_only = w.utilization == 0 and w.balance == 0 and w.cost == 0
 
     def choose(
         self, task: Task, candidates: Sequence[AgentState], ctx: RoutingContext
     ) -> AgentState:
-        n = len(candidates)
-        if n > self.max_candidates:
-            # k draws with replacement, in draw order (ties go to the first drawn, so to a
-            # seeded-random one): far cheaper than random.sample for large swarms
-            draw = ctx.rng.random
-            candidates = [candidates[int(draw() * n)] for _ in range(self.max_candidates)]
+        candidates = self._sample(candidates, ctx)
         if self.exploration > 0 and len(candidates) > 1 and ctx.rng.random() < self.exploration:
             idle = [a for a in candidates if a.free_slots > 0 and a.queued == 0]
             if idle:
                 return min(idle, key=_staleness)
         work = ctx.work_of(task)
         if self._latency_only:
-            return _fastest(candidates, work, ctx)
+            return _fastest(candidates, work, ctx, None, math.inf)
         return self._multi_objective(candidates, work, ctx)
+
+    def place(
+        self,
+        task: Task,
+        asker: AgentState,
+        candidates: Sequence[AgentState],
+        ctx: RoutingContext,
+    ) -> AgentState:
+        """Late binding: the agent `task` should be bound to, now that `asker` has room for it.
+
+        `candidates` are the agents allowed to run it (the asker among them or not); an agent
+        without room qualifies only as a reservation, within its limit.
+        """
+        candidates = self._sample(candidates, ctx)
+        if self.exploration > 0 and ctx.rng.random() < self.exploration:
+            return asker
+        prefetch = self.prefetch
+        eligible = [
+            a
+            for a in candidates
+            if a is not asker and a.in_flight + a.queued < a.spec.capacity * (2 + prefetch)
+        ]
+        if not eligible:
+            return asker
+        work = ctx.work_of(task)
+        if self._latency_only:
+            return _fastest(eligible, work, ctx, asker, expected_time(asker, work, ctx))
+        return self._multi_objective([asker, *eligible], work, ctx)
+
+    def _sample(
+        self, candidates: Sequence[AgentState], ctx: RoutingContext
+    ) -> Sequence[AgentState]:
+        n = len(candidates)
+        if n <= self.max_candidates:
+            return candidates
+        # k draws with replacement, in draw order (ties go to the first drawn, so to a
+        # seeded-random one): far cheaper than random.sample for large swarms
+        draw = ctx.rng.random
+        return [candidates[int(draw() * n)] for _ in range(self.max_candidates)]
 
     def _multi_objective(
         self, candidates: Sequence[AgentState], work: float, ctx: RoutingContext
@@ -120,26 +175,43 @@ class Adaptive(Router):
         return candidates[best]
 
 
+def wait_time(agent: AgentState, speed: float, now: float) -> float:
+    """Expected seconds until a slot of `agent` is free for one more task (0 with a free slot)."""
+    capacity = agent.spec.capacity
+    if agent.queued + agent.in_flight < capacity:
+        return 0.0
+    left = agent.run_work - speed * (agent.in_flight * now - agent.run_started)
+    queued_work = agent.backlog - agent.run_work
+    return ((left if left > 0.0 else 0.0) + queued_work) / (capacity * speed)
+
+
 def expected_time(agent: AgentState, work: float, ctx: RoutingContext) -> float:
     """Expected seconds until `work` would be done on `agent`, counting retries for errors."""
     speed = agent.stats.speed * ctx.ramp(agent)
-    if agent.queued + agent.in_flight >= agent.spec.capacity:
-        ect = (agent.backlog / agent.spec.capacity + work) / speed
-    else:
-        ect = work / speed
+    ect = wait_time(agent, speed, ctx.now) + work / speed
     return ect / (1.0 - min(agent.stats.error_rate, _MAX_ERROR))
 
 
-def _fastest(candidates: Sequence[AgentState], work: float, ctx: RoutingContext) -> AgentState:
-    """The candidate of least `expected_time` (first on ties): that function, inlined for speed."""
-    best = candidates[0]
-    best_time = math.inf
+def _fastest(
+    candidates: Sequence[AgentState],
+    work: float,
+    ctx: RoutingContext,
+    best: AgentState | None,
+    best_time: float,
+) -> AgentState:
+    """The candidate of least `expected_time`, or `best` unless one beats `best_time` (first on
+    ties): that function, inlined for speed."""
+    now = ctx.now
     for agent in candidates:
         stats = agent.stats
         speed = stats.speed if agent.ramp_from is None else stats.speed * ctx.ramp(agent)
         capacity = agent.spec.capacity
-        if agent.queued + agent.in_flight >= capacity:
-            time = (agent.backlog / capacity + work) / speed
+        in_flight = agent.in_flight
+        if agent.queued + in_flight >= capacity:
+            left = agent.run_work - speed * (in_flight * now - agent.run_started)
+            queued_work = agent.backlog - agent.run_work
+            time = ((left if left > 0.0 else 0.0) + queued_work) / (capacity * speed)
+            time += work / speed
         else:
             time = work / speed
         error = stats.error_rate
@@ -147,6 +219,7 @@ def _fastest(candidates: Sequence[AgentState], work: float, ctx: RoutingContext)
             time /= 1.0 - (error if error < _MAX_ERROR else _MAX_ERROR)
         if time < best_time:
             best, best_time = agent, time
+    assert best is not None
     return best
 
 

@@ -27,5 +27,6 @@ def make_router(config: BalancerConfig) -> Router:
             config.objective_weights,
             exploration=config.exploration,
             max_candidates=config.adaptive_candidates,
+            prefetch=config.prefetch,
         )
     return _SIMPLE[config.strategy]()

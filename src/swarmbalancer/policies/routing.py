@@ -39,9 +39,15 @@ class RoutingContext:
 
 
 class Router(ABC):
-    """A routing strategy; `name` is what users write in `strategy`."""
+    """A routing strategy; `name` is what users write in `strategy`.
+
+    `late` routers look at load, so the coordinator asks them when an agent has room (late
+    binding, from the shared queue); the oblivious ones (round robin, weighted, random) decide at
+    submit by definition, and their tasks queue at the chosen agent at once.
+    """
 
     name: str = ""
+    late: bool = True
 
     @abstractmethod
     def choose(
@@ -57,6 +63,7 @@ class RoundRobin(Router):
     """Each candidate in turn, oblivious of load: the baseline for uniform tasks."""
 
     name = "round_robin"
+    late = False
 
     def __init__(self) -> None:
         self._turn = 0
@@ -73,6 +80,7 @@ class SmoothWeighted(Router):
     """Smooth weighted round robin (nginx): shares follow weights, picks are evenly interleaved."""
 
     name = "weighted"
+    late = False
 
     def __init__(self) -> None:
         self._current: dict[str, float] = {}
@@ -133,6 +141,7 @@ class RandomChoice(Router):
     """A uniformly random candidate from the seeded RNG."""
 
     name = "random"
+    late = False
 
     def choose(
         self, task: Task, candidates: Sequence[AgentState], ctx: RoutingContext

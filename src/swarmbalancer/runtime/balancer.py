@@ -240,7 +240,10 @@ class Balancer:
         loop = self._loop
         if loop is None:
             return
-        assignments = self._coord.dispatch(self._now() if now is None else now)
+        coord = self._coord
+        assignments = coord.dispatch(self._now() if now is None else now)
+        for task in coord.take_abandoned():
+            self._settle(task, Outcome.FAILED, None, task.error)
         for a in assignments:
             self._running_tasks.add(loop.create_task(self._work(a.task, a.agent.id)))
         if assignments:

@@ -115,6 +115,10 @@ class SimDriver:
         coord, loop = self.coord, self.loop
         now = loop.now
         assignments = coord.dispatch(now)
+        for task in coord.take_abandoned():
+            self.outstanding -= 1
+            if self.on_finish is not None:
+                self.on_finish(task, now)
         if assignments:
             model, on_start, at, end = self.model, self.on_start, loop.at, self._end_attempt
             for a in assignments:

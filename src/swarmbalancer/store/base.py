@@ -1,7 +1,8 @@
 """The `Store` protocol: the one place where mutable scheduling state lives.
 
 Every operation is atomic with respect to the others: a task is in exactly one place at a time
-(parked, queued at one agent, running under a lease, delayed for a retry, or finished), and each
+(parked, in the shared queue, queued at one agent, running under a lease, delayed for a retry, or
+finished), and each
 operation moves it between places in one step. The memory store gets this from running on one
 event loop; durable and networked stores must get it from transactions or scripts. The contract
 suite in `tests/store/contract.py` is what every implementation must pass.
@@ -49,12 +50,32 @@ class Store(Protocol):
         """A task not yet finished (or remembered for deduplication), by id."""
         ...
 
+    def share(self, task: Task, now: float) -> None:
+        """Queue an accepted, unplaced task in the shared queue, bound to no agent yet."""
+        ...
+
+    def take_shared(self, now: float) -> Task | None:
+        """Pop the shared queue's next task (levels, aging, discipline), unplaced, or None."""
+        ...
+
+    def shared_queue(self) -> QueueView:
+        """A read-only view of the shared queue."""
+        ...
+
+    def queued_counts(self) -> tuple[int, int]:
+        """(tasks in the shared queue, tasks queued at agents): what waits for a slot."""
+        ...
+
     def enqueue(self, agent_id: str, task: Task, now: float) -> None:
         """Queue an accepted, unplaced task at an agent and book its expected work there."""
         ...
 
     def claim(self, agent_id: str, now: float, lease: float | None = None) -> Task | None:
         """Pop the agent's next task and mark it in flight under a lease, in one step."""
+        ...
+
+    def start(self, agent_id: str, task: Task, now: float, lease: float | None = None) -> None:
+        """Mark an unplaced task (just taken from the shared queue) in flight at an agent."""
         ...
 
     def move(self, task_ids: Collection[str], source: str, target: str, now: float) -> list[Task]:
@@ -81,12 +102,21 @@ class Store(Protocol):
         """When the earliest delayed task becomes due."""
         ...
 
-    def park(self, task: Task) -> None:
-        """Hold an accepted task that no agent can take yet (no eligible agent)."""
+    def park(self, task: Task, now: float) -> None:
+        """Hold an accepted task that no agent can take yet; the first park sets `parked_at`."""
         ...
 
     def unpark(self) -> list[Task]:
         """Take every parked task out, in the order parked."""
+        ...
+
+    def oldest_parked(self) -> float | None:
+        """When the task parked longest ago was first parked, or None with nothing parked."""
+        ...
+
+    def remove(self, task_id: str) -> Task | None:
+        """Take out and forget a task that is not running (queued, parked or delayed), e.g. to
+        cancel it; None when it is running, finished or unknown."""
         ...
 
     def expired(self, now: float) -> list[Task]:

@@ -30,13 +30,15 @@ class MemoryStore:
         self._delayed: list[tuple[float, int, str]] = []
         self._parked: deque[Task] = deque()
         self._counters: dict[str, int] = {}
+        self._shared = queue_factory()
+        self._empty = queue_factory()  # what `queue` shows for an agent that never queued
+        self._bound = 0  # tasks queued at agents (bound, not running), all agents together
 
     # -- agents -------------------------------------------------------------------------------
     def add_agent(self, agent: AgentState) -> None:
         if agent.id in self._agents:
             raise ValueError(f"agent {agent.id!r} is already registered")
         self._agents[agent.id] = agent
-        self._queues[agent.id] = self._new_queue()
 
     def remove_agent(self, agent_id: str) -> list[Task]:
         agent = self._agents[agent_id]
@@ -44,7 +46,7 @@ class MemoryStore:
             raise ValueError(f"agent {agent_id!r} still runs {agent.in_flight} task(s)")
         tasks = self.evacuate(agent_id)
         del self._agents[agent_id]
-        del self._queues[agent_id]
+        self._queues.pop(agent_id, None)
         return tasks
 
     def agent(self, agent_id: str) -> AgentState:
@@ -54,7 +56,19 @@ class MemoryStore:
         return list(self._agents.values())
 
     def queue(self, agent_id: str) -> QueueView:
-        return self._queues[agent_id]
+        queue = self._queues.get(agent_id)
+        if queue is None:
+            if agent_id not in self._agents:
+                raise KeyError(agent_id)
+            return self._empty
+        return queue
+
+    def _queue(self, agent_id: str) -> LevelQueue:
+        """The agent's queue, made on first use: under late binding most agents never queue."""
+        queue = self._queues.get(agent_id)
+        if queue is None:
+            queue = self._queues[agent_id] = self._new_queue()
+        return queue
 
     # -- tasks --------------------------------------------------------------------------------
     def put(self, task: Task) -> tuple[Task, bool]:
@@ -63,44 +77,76 @@ class MemoryStore:
             seen = self._keys.get(key)
             if seen is not None:
                 return seen, False
+        if task.id in self._tasks:
+            raise ValueError(f"task id {task.id!r} is already in use")
+        if key is not None:
             self._keys[key] = task
             if len(self._keys) > self._remember:
                 self._keys.popitem(last=False)
-        if task.id in self._tasks:
-            raise ValueError(f"task id {task.id!r} is already in use")
         self._tasks[task.id] = task
         return task, True
 
     def get(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)
 
+    def share(self, task: Task, now: float) -> None:
+        task.state = TaskState.QUEUED
+        task.agent_id = None
+        task.enqueued_at = now
+        self._shared.push(task, now)
+
+    def take_shared(self, now: float) -> Task | None:
+        task = self._shared.pop(now)
+        if task is not None:
+            task.state = TaskState.PENDING
+        return task
+
+    def shared_queue(self) -> QueueView:
+        return self._shared
+
+    def queued_counts(self) -> tuple[int, int]:
+        return len(self._shared), self._bound
+
     def enqueue(self, agent_id: str, task: Task, now: float) -> None:
         agent = self._agents[agent_id]
         task.state = TaskState.QUEUED
         task.agent_id = agent_id
         task.enqueued_at = now
-        self._queues[agent_id].push(task, now)
+        self._queue(agent_id).push(task, now)
         agent.queued += 1
         agent.backlog += task.expected_work
+        self._bound += 1
 
     def claim(self, agent_id: str, now: float, lease: float | None = None) -> Task | None:
-        task = self._queues[agent_id].pop(now)
+        task = self._queue(agent_id).pop(now)
         if task is None:
             return None
         agent = self._agents[agent_id]
         agent.queued -= 1
+        agent.backlog -= task.expected_work
+        self._bound -= 1
+        self._run(agent, task, now, lease)
+        return task
+
+    def start(self, agent_id: str, task: Task, now: float, lease: float | None = None) -> None:
+        self._run(self._agents[agent_id], task, now, lease)
+
+    def _run(self, agent: AgentState, task: Task, now: float, lease: float | None) -> None:
         agent.in_flight += 1
+        agent.backlog += task.expected_work
+        agent.run_work += task.expected_work
+        agent.run_started += now
+        task.agent_id = agent.id
         task.state = TaskState.RUNNING
         task.attempt += 1
         if task.dispatched_at is None:
             task.dispatched_at = now
         task.started_at = now
         self._leases[task.id] = _INF if lease is None else now + lease
-        return task
 
     def move(self, task_ids: Collection[str], source: str, target: str, now: float) -> list[Task]:
-        moved = self._queues[source].remove(task_ids)
-        src, dst, queue = self._agents[source], self._agents[target], self._queues[target]
+        moved = self._queue(source).remove(task_ids)
+        src, dst, queue = self._agents[source], self._agents[target], self._queue(target)
         for task in moved:
             src.queued -= 1
             src.backlog -= task.expected_work
@@ -112,7 +158,7 @@ class MemoryStore:
         return moved
 
     def evacuate(self, agent_id: str) -> list[Task]:
-        queue = self._queues[agent_id]
+        queue = self._queue(agent_id)
         ids = [t.id for level in Priority for t in queue.level_tasks(level)]
         tasks = queue.remove(ids)
         agent = self._agents[agent_id]
@@ -121,7 +167,30 @@ class MemoryStore:
             agent.backlog -= task.expected_work
             task.state = TaskState.PENDING
             task.agent_id = None
+        self._bound -= len(tasks)
         return tasks
+
+    def remove(self, task_id: str) -> Task | None:
+        task = self._tasks.get(task_id)
+        if task is None or task.state is TaskState.RUNNING:
+            return None
+        if task.state is TaskState.QUEUED:
+            if task.agent_id is None:
+                self._shared.remove((task_id,))
+            else:
+                agent = self._agents[task.agent_id]
+                self._queue(task.agent_id).remove((task_id,))
+                agent.queued -= 1
+                agent.backlog -= task.expected_work
+                self._bound -= 1
+        elif task.state is TaskState.DELAYED:
+            self._delayed = [d for d in self._delayed if d[2] != task_id]
+            heapq.heapify(self._delayed)
+        elif task in self._parked:
+            self._parked.remove(task)
+        del self._tasks[task_id]
+        task.agent_id = None
+        return task
 
     def _release(self, task_id: str) -> Task:
         task = self._tasks[task_id]
@@ -130,6 +199,10 @@ class MemoryStore:
         agent = self._agents[task.agent_id]
         agent.in_flight -= 1
         agent.backlog -= task.expected_work
+        agent.run_work -= task.expected_work
+        agent.run_started -= task.started_at or 0.0
+        if not agent.in_flight:  # no drift from float sums: exact zero when idle
+            agent.run_work = agent.run_started = 0.0
         del self._leases[task_id]
         return task
 
@@ -161,15 +234,20 @@ class MemoryStore:
     def next_due(self) -> float | None:
         return self._delayed[0][0] if self._delayed else None
 
-    def park(self, task: Task) -> None:
+    def park(self, task: Task, now: float) -> None:
         task.state = TaskState.PENDING
         task.agent_id = None
+        if task.parked_at is None:
+            task.parked_at = now
         self._parked.append(task)
 
     def unpark(self) -> list[Task]:
         tasks = list(self._parked)
         self._parked.clear()
         return tasks
+
+    def oldest_parked(self) -> float | None:
+        return self._parked[0].parked_at if self._parked else None
 
     def expired(self, now: float) -> list[Task]:
         return [self._tasks[i] for i, until in self._leases.items() if until < now]
@@ -180,6 +258,7 @@ class MemoryStore:
         self._leases[task_id] = until
 
     def charge(self, agent_id: str, task: Task, runtime: float) -> None:
+        self._shared.charge(task, runtime)
         queue = self._queues.get(agent_id)
         if queue is not None:
             queue.charge(task, runtime)
