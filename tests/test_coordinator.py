@@ -12,7 +12,8 @@ from simhelpers import run_sim
 from swarmbalancer.config import STRATEGIES
 from swarmbalancer.coordinator import Coordinator
 from swarmbalancer.errors import TaskRejected
-from swarmbalancer.model import AgentSpec, Priority, Task
+from swarmbalancer.model import AgentSpec, AgentState, Priority, Task
+from swarmbalancer.sim.driver import Attempt, SimDriver
 
 
 def _task(i: int, work: float, priority: Priority = Priority.NORMAL, **kw: object) -> Task:
@@ -240,3 +241,23 @@ def test_with_one_class_each_agent_starts_its_tasks_in_submission_order() -> Non
             int(t[1:]) for t, a, *_ in sorted(trace.attempts, key=lambda r: r[2]) if a == agent.id
         ]
         assert started == sorted(started), agent.id
+
+
+def test_tasks_reserved_behind_an_agent_stuck_past_its_estimate_are_taken_back() -> None:
+    coord = Coordinator({"strategy": "adaptive", "exploration": 0})
+    finished: dict[str, float] = {}
+    speeds = {"fast": 4.0, "slow1": 1.0, "slow2": 1.0}
+
+    def model(task: Task, agent: AgentState, now: float) -> Attempt:
+        work = task.estimate or 0.0
+        stuck = task.id == "t0"  # announced as short, runs a hundred seconds
+        return Attempt(100.0 if stuck else work / speeds[agent.id], True)
+
+    driver = SimDriver(coord, model, on_finish=lambda t, now: finished.__setitem__(t.id, now))
+    for agent_id, speed in speeds.items():
+        driver.add_agent_at(0.0, AgentSpec(agent_id, speed=speed))
+    for i in range(60):
+        driver.submit_at(0.0, _task(i, 0.1))
+    driver.run(until=1000.0)
+    assert len(finished) == 60 and coord.report()["lost"] == 0
+    assert max(t for task_id, t in finished.items() if task_id != "t0") < 5.0

@@ -32,7 +32,7 @@ from swarmbalancer.policies.factory import make_router
 from swarmbalancer.policies.levels import LevelQueue
 from swarmbalancer.policies.rebalance import Rebalancer, RebalanceSettings
 from swarmbalancer.policies.routing import RoutingContext
-from swarmbalancer.policies.stealing import StealSettings, plan_steal
+from swarmbalancer.policies.stealing import StealSettings, plan_rescue, plan_steal
 from swarmbalancer.store.base import Store
 from swarmbalancer.store.memory import MemoryStore
 
@@ -105,6 +105,7 @@ class Coordinator:
         self._late = self.router.late
         self._placer = self.router if isinstance(self.router, Adaptive) else None
         self._room: dict[str, None] = {}  # agents that may have room for a shared task
+        self._holders: dict[str, None] = {}  # agents that may hold late-bound queued tasks
         self._active = 0  # registered agents not draining
         self._abandoned: list[Task] = []  # failed without running (park timeout)
 
@@ -158,7 +159,14 @@ class Coordinator:
             return
         self.store.remove_agent(agent.id)
         self._agents.remove(agent)
-        for table in (self._unhealthy, self._dirty, self._idle, self._heavy, self._room):
+        for table in (
+            self._unhealthy,
+            self._dirty,
+            self._idle,
+            self._heavy,
+            self._room,
+            self._holders,
+        ):
             table.pop(agent.id, None)
         self._periodic.pop(agent.id, None)
         self.router.forget(agent.id)
@@ -503,6 +511,7 @@ class Coordinator:
         self.store.enqueue(agent.id, task, now)
         if agent.queued > self.steal_settings.threshold:
             self._heavy[agent.id] = None
+        self._holders[agent.id] = None
         self._dirty[agent.id] = None
 
     def _place(self, task: Task, asker: AgentState, now: float) -> AgentState:
@@ -549,6 +558,8 @@ class Coordinator:
         task = None
         if not agent.draining and self.config.steal_enabled:
             task = self._steal_for(agent, now)
+            if task is None and self._holders:
+                task = self._rescue_for(agent, now)
         if task is None:
             if gate:
                 self.breakers[agent_id].release(now)
@@ -573,6 +584,22 @@ class Coordinator:
                 pass
             del self._heavy[agent_id]
         return False
+
+    def _rescue_for(self, thief: AgentState, now: float) -> Task | None:
+        """Take back a late-bound task that `thief` would finish before its holder could."""
+        holders = []
+        for agent_id in list(self._holders):
+            holder = self._agent_or_none(agent_id)
+            if holder is None or not holder.queued:
+                del self._holders[agent_id]
+            elif agent_id not in self._unhealthy:
+                holders.append(holder)
+        plan = plan_rescue(thief, holders, self.store.queue, now, self.steal_settings.max_moves)
+        if plan is None:
+            return None
+        moved = self.store.move(plan.task_ids, plan.victim, plan.thief, now)
+        self.recorder.steals += len(moved)
+        return self.store.claim(thief.id, now) if moved else None
 
     def _steal_for(self, thief: AgentState, now: float) -> Task | None:
         if not self._heavy or not self._victims_exist():

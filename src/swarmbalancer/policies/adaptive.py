@@ -10,14 +10,17 @@ capacity `c_i` and learned error rate `e_i`:
     time_i = ect_i / (1 - e_i)             (expected attempts until success, geometric)
 
 The work left of the running tasks is their booked work less what the agent has done since they
-started, `run_work - s_i * (in_flight * now - run_started)`, never below 0.
+started, `run_work - s_i * (in_flight * now - run_started)`. Once that turns negative the tasks
+overran their estimate, and the overrun itself is taken as the work still left (the longer a task
+has overrun, the longer it is expected to go on): a stuck agent looks ever busier, never free.
 
 Under late binding (`place`) an agent with room asks for the shared queue's next task, and the
 task goes to the agent of least `time_i`: the asker, another agent with room, or a busy agent
 that is expected to finish it sooner than any of them even after its current work (a
 reservation: a long task near the end of a burst waits for the fast agent rather than go to a
-slow idle one). An agent holds at most `capacity x (1 + prefetch)` bound tasks plus `capacity`
-reservations, so nothing piles up behind an agent while others idle.
+slow idle one). An agent holds at most `capacity x (1 + prefetch + RESERVE_PER_SLOT)` tasks, and
+an idle agent takes back a reserved task it would finish sooner (`plan_rescue` in stealing.py),
+so a wrong estimate cannot strand work behind a busy agent.
 
 With only the latency objective (the default) the agent of least `time_i` wins. With several
 objectives each term is divided by its mean over the candidates, so the weights are unitless:
@@ -39,7 +42,15 @@ from swarmbalancer.config import ObjectiveWeights
 from swarmbalancer.model import AgentState, AgentStats, Task
 from swarmbalancer.policies.routing import Router, RoutingContext
 
-_MAX_ERROR = 0.95
+MAX_ERROR = 0.95
+
+#: Tasks a busy agent may hold per slot by reservation, beyond its `prefetch`.
+RESERVE_PER_SLOT = 2
+
+
+def holding_limit(agent: AgentState, prefetch: int) -> int:
+    """The most tasks (running and bound) late binding lets `agent` hold."""
+    return agent.spec.capacity * (1 + prefetch + RESERVE_PER_SLOT)
 
 
 def observe(
@@ -123,11 +134,11 @@ class Adaptive(Router):
         candidates = self._sample(candidates, ctx)
         if self.exploration > 0 and ctx.rng.random() < self.exploration:
             return asker
-        prefetch = self.prefetch
+        slots = 1 + self.prefetch + RESERVE_PER_SLOT
         eligible = [
             a
             for a in candidates
-            if a is not asker and a.in_flight + a.queued < a.spec.capacity * (2 + prefetch)
+            if a is not asker and a.in_flight + a.queued < a.spec.capacity * slots
         ]
         if not eligible:
             return asker
@@ -182,14 +193,14 @@ def wait_time(agent: AgentState, speed: float, now: float) -> float:
         return 0.0
     left = agent.run_work - speed * (agent.in_flight * now - agent.run_started)
     queued_work = agent.backlog - agent.run_work
-    return ((left if left > 0.0 else 0.0) + queued_work) / (capacity * speed)
+    return ((left if left > 0.0 else -left) + queued_work) / (capacity * speed)
 
 
 def expected_time(agent: AgentState, work: float, ctx: RoutingContext) -> float:
     """Expected seconds until `work` would be done on `agent`, counting retries for errors."""
     speed = agent.stats.speed * ctx.ramp(agent)
     ect = wait_time(agent, speed, ctx.now) + work / speed
-    return ect / (1.0 - min(agent.stats.error_rate, _MAX_ERROR))
+    return ect / (1.0 - min(agent.stats.error_rate, MAX_ERROR))
 
 
 def _fastest(
@@ -210,13 +221,13 @@ def _fastest(
         if agent.queued + in_flight >= capacity:
             left = agent.run_work - speed * (in_flight * now - agent.run_started)
             queued_work = agent.backlog - agent.run_work
-            time = ((left if left > 0.0 else 0.0) + queued_work) / (capacity * speed)
+            time = ((left if left > 0.0 else -left) + queued_work) / (capacity * speed)
             time += work / speed
         else:
             time = work / speed
         error = stats.error_rate
         if error:  # x / (1 - 0) is x: skipping it changes no bit
-            time /= 1.0 - (error if error < _MAX_ERROR else _MAX_ERROR)
+            time /= 1.0 - (error if error < MAX_ERROR else MAX_ERROR)
         if time < best_time:
             best, best_time = agent, time
     assert best is not None

@@ -7,17 +7,22 @@ relative speed so a slow thief does not take more than it can finish before the 
 the tail of every level in proportion to that level's length, so both priorities and order within
 a level are kept. Tasks whose affinity excludes the thief, or that have moved `max_moves` times,
 stay where they are.
+
+Under late binding agents hold only a few bound tasks, so the threshold rarely applies; there an
+idle agent with nothing to pull takes back a bound task it would finish before its holder could
+(`plan_rescue`), which repairs a reservation made on a wrong estimate.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from swarmbalancer.model import AgentState, Priority, Task
+from swarmbalancer.policies.adaptive import MAX_ERROR, wait_time
 from swarmbalancer.policies.views import QueueView
 
 VictimSelection = Literal["heaviest", "random", "locality"]
@@ -112,3 +117,46 @@ def _tail(tasks: list[Task], quota: int, thief: AgentState, settings: StealSetti
             picked.append(task)
     picked.reverse()
     return picked
+
+
+def plan_rescue(
+    thief: AgentState,
+    holders: Iterable[AgentState],
+    queue_of: Callable[[str], QueueView],
+    now: float,
+    max_moves: int,
+) -> StealPlan | None:
+    """Late binding's stealing: an idle `thief` takes the task bound to a busy agent that it would
+    finish soonest before that agent could, or None when no bound task would finish sooner here.
+
+    Each holder's candidate is the task it would start last (the tail of its least urgent level);
+    it would finish there after the holder's expected wait, here after `w / s_thief`.
+    """
+    best: StealPlan | None = None
+    best_gain = 0.0
+    here_speed = thief.stats.speed
+    here_error = 1.0 - min(thief.stats.error_rate, MAX_ERROR)
+    for holder in holders:
+        if holder is thief or not holder.queued:
+            continue
+        task = _last_to_start(queue_of(holder.id))
+        if task is None or task.moves >= max_moves or not task.allows(thief.id, thief.region):
+            continue
+        work = task.expected_work
+        speed = holder.stats.speed
+        capacity = holder.spec.capacity
+        there = wait_time(holder, speed, now) + work * (1.0 - 1.0 / capacity) / speed
+        there /= 1.0 - min(holder.stats.error_rate, MAX_ERROR)
+        gain = there - work / here_speed / here_error
+        if gain > best_gain:
+            best, best_gain = StealPlan(holder.id, thief.id, (task.id,)), gain
+    return best
+
+
+def _last_to_start(queue: QueueView) -> Task | None:
+    for level in reversed(Priority):
+        if queue.level_len(level):
+            tasks = queue.level_tasks(level)
+            if tasks:
+                return tasks[-1]
+    return None
