@@ -42,7 +42,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from swarmbalancer import Balancer
+from swarmbalancer import Balancer, TaskHandle
 from swarmbalancer.config import STRATEGIES
 from swarmbalancer.workload.synthetic import DEFAULT_CONTINUITY
 
@@ -159,7 +159,7 @@ def service_rate(agents: Sequence[AgentShape]) -> float:
 
 def lower_bound(jobs: Sequence[Job], agents: Sequence[AgentShape]) -> float:
     """max(max_j(a_j + w_j / max s), max_t(t + W(>= t) / sum s_i c_i)); t ranges over arrivals,
-    where the second term peaks (it only grows between them)."""
+    where the second term peaks (it grows between them and drops past each)."""
     fastest, rate = max(a.speed for a in agents), service_rate(agents)
     single = max(j.at + j.work / fastest for j in jobs)
     later, swarm_bound = 0.0, 0.0
@@ -233,7 +233,7 @@ async def run_balancer(strategy: str, scenario: Scenario, jobs: Sequence[Job]) -
 
         weight = shape.speed if scenario.weighted else 1.0
         lb.add_agent(f"agent{k}", handle, capacity=shape.capacity, weight=weight)
-    handles: list[Any] = []
+    handles: list[TaskHandle] = []
 
     async def submit(_: int, job: Job) -> None:
         estimate = job.work if scenario.estimates else None
