@@ -1,12 +1,24 @@
 """Tasks per second of no-op work: swarmbalancer's embedded runtime next to the usual ways of
 running many small tasks in Python, all measured in the same run on the same machine.
 
-    uv run python benchmarks/overhead.py [--tasks 50000] [--repeat 5] [--peers]
+    uv run python benchmarks/overhead.py [--tasks 50000] [--repeat 5] [--strategy adaptive]
+        [--peers]
 
-Prints a table and each rate as a ratio of ThreadPoolExecutor's (and of Dask's with `--peers`).
+swarmbalancer (2 agents of capacity 64, no-op async handler, default asyncio loop) is measured in
+three ways a user would write it: awaited `submit` per task then `join()`; the README's pattern,
+awaited `submit` per task then `await asyncio.gather(*handles)`; and the batch call,
+`handles = await lb.submit_many(payloads)` then the same gather ("not available" where the
+Balancer has no `submit_many` yet). Next to them: `ThreadPoolExecutor` at 2, the default
+(min(32, cpu + 4)) and 16 workers, the best of which is the baseline, and plain `asyncio.gather`
+of no-op coroutines (the floor of any asyncio runner). Each round runs every runner once, starting
+at a different one each round; the table shows the median of `--repeat` rounds and its range, each
+rate over the best ThreadPoolExecutor's, and PASS/FAIL for the targets of issue 9 (gather of
+handles >= 1.5x, join and batch >= 2x). Every swarmbalancer run asserts that its report counts
+every task completed and none lost.
+
 `--peers` adds Dask distributed (LocalCluster(processes=False)) and Ray (local, started once on
 loopback and reused by every run), where they are installed (`uv sync --group bench`); a peer that
-is missing prints "not installed" instead of failing.
+is missing prints "not installed" instead of failing. The peers run after the in-process runners.
 """
 
 from __future__ import annotations
@@ -16,12 +28,22 @@ import asyncio
 import gc
 import os
 import statistics
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from swarmbalancer import Balancer
+
+AGENTS = 2
+CAPACITY = 64
+DEFAULT_WORKERS = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's own default
+#: issue 9's targets, as multiples of the best ThreadPoolExecutor rate
+TARGETS = {"join": 2.0, "handles": 1.5, "batch": 2.0}
 
 
 def noop(x: Any) -> Any:
@@ -32,33 +54,44 @@ async def anoop(task: Any) -> Any:
     return None
 
 
-def bench_thread_pool(n: int) -> float:
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        start = time.perf_counter()
+def bench_thread_pool(n: int, workers: int) -> float:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        start = perf_counter()
         wait([pool.submit(noop, i) for i in range(n)])
-        return n / (time.perf_counter() - start)
+        return n / (perf_counter() - start)
 
 
 def bench_gather(n: int) -> float:
     async def main() -> float:
-        start = time.perf_counter()
+        start = perf_counter()
         await asyncio.gather(*(anoop(i) for i in range(n)))
-        return n / (time.perf_counter() - start)
+        return n / (perf_counter() - start)
 
     return asyncio.run(main())
 
 
-def bench_swarmbalancer(n: int, strategy: str = "adaptive", agents: int = 4) -> float:
+def bench_swarmbalancer(n: int, mode: str, strategy: str = "adaptive") -> float | None:
+    """One run of `mode` (join, handles or batch); None when the Balancer lacks `submit_many`."""
+    if mode == "batch" and not hasattr(Balancer, "submit_many"):
+        return None  # the batch call is newer than this Balancer
+
     async def main() -> float:
         lb = Balancer({"strategy": strategy, "rebalanceEnabled": False})
-        for i in range(agents):
-            lb.add_agent(f"a{i}", anoop, capacity=64)
+        for i in range(AGENTS):
+            lb.add_agent(f"a{i}", anoop, capacity=CAPACITY)
         async with lb:
-            start = time.perf_counter()
-            for _ in range(n):
-                await lb.submit(None)
-            await lb.join()
-            elapsed = time.perf_counter() - start
+            start = perf_counter()
+            if mode == "batch":
+                submit_many: Any = getattr(lb, "submit_many", None)
+                await asyncio.gather(*await submit_many([None] * n))
+            elif mode == "handles":
+                handles = [await lb.submit(None) for _ in range(n)]
+                await asyncio.gather(*handles)
+            else:
+                for _ in range(n):
+                    await lb.submit(None)
+                await lb.join()
+            elapsed = perf_counter() - start
         report = lb.report()
         assert report["completed"] == n and report["lost"] == 0, report
         return n / elapsed
@@ -78,9 +111,9 @@ def bench_dask(n: int) -> float | None:
         Client(cluster) as client,
     ):
         client.gather(client.map(noop, range(100), pure=False))
-        start = time.perf_counter()
+        start = perf_counter()
         client.gather(client.map(noop, range(n), pure=False))
-        return n / (time.perf_counter() - start)
+        return n / (perf_counter() - start)
 
 
 class RayLocal:
@@ -99,9 +132,9 @@ class RayLocal:
             ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
             self.remote = ray.remote(noop)
             ray.get([self.remote.remote(i) for i in range(100)])
-        start = time.perf_counter()
+        start = perf_counter()
         ray.get([self.remote.remote(i) for i in range(n)])
-        return n / (time.perf_counter() - start)
+        return n / (perf_counter() - start)
 
     def close(self) -> None:
         if self.remote is not None:
@@ -124,21 +157,31 @@ def import_ray() -> Any:
     return ray
 
 
-def measure(
-    contenders: list[tuple[str, Callable[[int], float | None]]], n: int, repeat: int
-) -> dict[str, list[float] | None]:
-    """Each contender's rates over `repeat` rounds; a round runs every contender once, so a
-    machine that slows down or speeds up mid-run weighs on all of them alike."""
-    rates: dict[str, list[float] | None] = {name: [] for name, _ in contenders}
-    for _ in range(repeat):
-        for name, fn in contenders:
-            seen = rates[name]
+@dataclass(frozen=True, slots=True)
+class Contender:
+    """A runner: `fn(n)` gives one rate, or None when it cannot run here (`missing` says why)."""
+
+    name: str
+    fn: Callable[[int], float | None]
+    missing: str = "not installed"
+    mode: str | None = None  # swarmbalancer's mode, for the targets
+    pool: bool = False  # a ThreadPoolExecutor, a candidate for the baseline
+
+
+def measure(contenders: list[Contender], n: int, repeat: int) -> dict[str, list[float] | None]:
+    """Each contender's rates over `repeat` rounds; a round runs every contender once, starting at
+    a different one each round, so a machine that slows down or speeds up mid-run weighs on all of
+    them alike."""
+    rates: dict[str, list[float] | None] = {c.name: [] for c in contenders}
+    for r in range(repeat):
+        for c in contenders[r % len(contenders) :] + contenders[: r % len(contenders)]:
+            seen = rates[c.name]
             if seen is None:
                 continue
             gc.collect()  # no runner pays for the garbage another one left
-            rate = fn(n)
+            rate = c.fn(n)
             if rate is None:
-                rates[name] = None
+                rates[c.name] = None
             else:
                 seen.append(rate)
     return rates
@@ -148,24 +191,85 @@ def ratio(rate: float | None, base: float | None) -> str:
     return f"{rate / base:.2f}x" if rate and base else "-"
 
 
+def local_contenders(strategy: str) -> list[Contender]:
+    """The in-process runners: three thread pools, asyncio.gather and swarmbalancer's modes."""
+
+    def pool(workers: int) -> Callable[[int], float]:
+        return lambda n: bench_thread_pool(n, workers)
+
+    def balancer(mode: str) -> Callable[[int], float | None]:
+        return lambda n: bench_swarmbalancer(n, mode, strategy)
+
+    workers = sorted({2, DEFAULT_WORKERS, 16})
+    label = {
+        w: f"ThreadPoolExecutor({w}{', default' if w == DEFAULT_WORKERS else ''})" for w in workers
+    }
+    return [
+        *(Contender(label[w], pool(w), pool=True) for w in workers),
+        Contender("asyncio.gather (floor)", bench_gather),
+        Contender(f"swarmbalancer {strategy}: join", balancer("join"), mode="join"),
+        Contender(f"swarmbalancer {strategy}: gather handles", balancer("handles"), mode="handles"),
+        Contender(
+            f"swarmbalancer {strategy}: submit_many",
+            balancer("batch"),
+            missing="not available",
+            mode="batch",
+        ),
+    ]
+
+
+def report(
+    contenders: list[Contender], samples: dict[str, list[float] | None], n: int, repeat: int
+) -> None:
+    """The table (best ThreadPoolExecutor in bold, the baseline) and the targets' PASS/FAIL."""
+    rates = {name: None if s is None else statistics.median(s) for name, s in samples.items()}
+    pools = [c.name for c in contenders if c.pool and rates[c.name]]
+    best = max(pools, key=lambda name: rates[name] or 0.0)
+    base = rates[best]
+    dask = rates.get("dask LocalCluster(processes=False)")
+    table = Table(title=f"{n:,} no-op tasks, median of {repeat} interleaved rounds")
+    columns = ["runner", "tasks/s", "range", "vs best pool"] + (["vs Dask"] if dask else [])
+    for column in columns:
+        table.add_column(column, justify="left" if column == "runner" else "right")
+    for c in contenders:
+        rate, seen = rates[c.name], samples[c.name]
+        cells = [
+            f"{c.name} (best pool)" if c.name == best else c.name,
+            c.missing if rate is None else f"{rate:,.0f}",
+            f"{min(seen):,.0f}-{max(seen):,.0f}" if seen else "-",
+            ratio(rate, base),
+            *([ratio(rate, dask)] if dask else []),
+        ]
+        table.add_row(*cells, style="bold" if c.name == best else None)
+    Console(width=120).print(table)
+    print(f"baseline: {best}, the best thread pool; default asyncio loop")
+    print("join: submit each, then join(); gather handles: submit each, then gather the handles;")
+    print("submit_many: one batch call, then gather the handles")
+    for c in contenders:
+        if c.mode is None:
+            continue
+        target, rate = TARGETS[c.mode], rates[c.name]
+        if rate is None:
+            print(f"SKIP {c.name}: {c.missing}")
+            continue
+        verdict = "PASS" if base and rate >= target * base else "FAIL"
+        print(f"{verdict} {c.name}: {ratio(rate, base)} best ThreadPoolExecutor (>= {target}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tasks", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--strategy", default="adaptive", help="swarmbalancer's strategy")
     parser.add_argument("--peers", action="store_true", help="also Dask and Ray, where installed")
     args = parser.parse_args()
     ray_local = RayLocal()
-    local: list[tuple[str, Callable[[int], float | None]]] = [
-        ("ThreadPoolExecutor(16)", bench_thread_pool),
-        ("asyncio.gather (floor)", bench_gather),
-        ("swarmbalancer adaptive", bench_swarmbalancer),
-        ("swarmbalancer round_robin", lambda n: bench_swarmbalancer(n, "round_robin")),
-    ]
-    peers: list[tuple[str, Callable[[int], float | None]]] = [
-        ("dask LocalCluster(processes=False)", bench_dask),
-        (f"ray local (num_cpus={ray_local.num_cpus})", ray_local),
+    local = local_contenders(args.strategy)
+    peers = [
+        Contender("dask LocalCluster(processes=False)", bench_dask),
+        Contender(f"ray local (num_cpus={ray_local.num_cpus})", ray_local),
     ]
     # the peers run after the in-process runners: Ray's processes stay up between its runs and
     # would otherwise slow the others down
@@ -175,19 +279,10 @@ def main() -> None:
             samples.update(measure(peers, args.tasks, args.repeat))
     finally:
         ray_local.close()
-    rates = {name: None if s is None else statistics.median(s) for name, s in samples.items()}
-    base = rates["ThreadPoolExecutor(16)"]
-    dask = rates.get("dask LocalCluster(processes=False)")
-    print(f"{args.tasks} no-op tasks, median of {args.repeat} interleaved rounds")
-    print(f"{'runner':<38}{'tasks/s':>14}{'range':>22}{'vs ThreadPoolExecutor':>24}{'vs Dask':>10}")
-    for name, rate in rates.items():
-        seen = samples[name]
-        shown = "not installed" if rate is None else f"{rate:,.0f}"
-        spread = f"{min(seen):,.0f}-{max(seen):,.0f}" if seen else "-"
-        print(f"{name:<38}{shown:>14}{spread:>22}{ratio(rate, base):>24}{ratio(rate, dask):>10}")
+    report(local + peers if args.peers else local, samples, args.tasks, args.repeat)
     if args.peers:
         for peer, module in (("Dask", "distributed"), ("Ray", "ray")):
-            if not any(rate is None and peer.lower() in name for name, rate in rates.items()):
+            if not any(s is None and peer.lower() in name for name, s in samples.items()):
                 continue
             print(f"{peer}: not installed (`uv sync --group bench` installs {module})")
 
