@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from enum import StrEnum
+from itertools import islice
 from typing import Any, NamedTuple
 
 from swarmbalancer.config import BalancerConfig, load_config
@@ -38,6 +39,14 @@ from swarmbalancer.store.memory import MemoryStore
 
 #: Shared tasks an agent with room may place elsewhere before it takes the next one itself.
 _LOOKAHEAD = 8
+
+#: When a burst has drained to at most this many shared tasks per agent slot, with none arriving
+#: meanwhile, the adaptive router places them all at once, longest first: the tail of a burst is
+#: where placement decides the makespan.
+_TAIL_PER_SLOT = 4
+
+#: Holders of bound tasks an idle agent looks at, in turn, for one to take back.
+_RESCUE_SAMPLE = 4
 
 
 class Outcome(StrEnum):
@@ -104,6 +113,10 @@ class Coordinator:
         self._unit_work: float | None = None
         self._late = self.router.late
         self._placer = self.router if isinstance(self.router, Adaptive) else None
+        self._prefetch = cfg.prefetch
+        self._hold = 1 + cfg.prefetch  # slots' worth of tasks an agent may hold under late binding
+        self._tail = 0  # shared queue length at or below which a burst's tail is placed at once
+        self._burst = False  # the shared queue exceeded `_tail` and nothing arrived since
         self._room: dict[str, None] = {}  # agents that may have room for a shared task
         self._holders: dict[str, None] = {}  # agents that may hold late-bound queued tasks
         self._active = 0  # registered agents not draining
@@ -120,6 +133,7 @@ class Coordinator:
         self._periodic[spec.id] = {}
         self._agents.append(state)
         self._active += 1
+        self._tail += _TAIL_PER_SLOT * spec.capacity
         self.recorder.agent_joined(state, now)
         self._dirty[spec.id] = None
         self._route_parked(now)
@@ -159,6 +173,7 @@ class Coordinator:
             return
         self.store.remove_agent(agent.id)
         self._agents.remove(agent)
+        self._tail -= _TAIL_PER_SLOT * agent.spec.capacity
         for table in (
             self._unhealthy,
             self._dirty,
@@ -347,8 +362,10 @@ class Coordinator:
     def _route(self, task: Task, now: float) -> None:
         if self._late and task.affinity is None and task.period is None:
             if self._active:
-                self.store.share(task, now)
+                store = self.store
+                store.share(task, now)
                 task.parked_at = None
+                self._burst = len(store.shared_queue()) > self._tail
             else:
                 self.store.park(task, now)
             return
@@ -465,10 +482,11 @@ class Coordinator:
         if not self._late or agent.draining or gate:
             self._room.pop(agent_id, None)
             return
-        limit = agent.spec.capacity * (1 + self.config.prefetch)
-        shared = self.store.shared_queue()
-        while agent.in_flight + agent.queued < limit and len(shared):
-            self._pull(agent, now, start=False)
+        limit = agent.spec.capacity * self._hold
+        if self._prefetch:
+            shared = self.store.shared_queue()
+            while agent.in_flight + agent.queued < limit and len(shared):
+                self._pull(agent, now, start=False)
         if agent.in_flight + agent.queued < limit:
             self._room[agent_id] = None
         else:
@@ -489,6 +507,10 @@ class Coordinator:
         shared queue runs dry first. Tasks the router places elsewhere are bound there."""
         store = self.store
         ctx = self._context(now)
+        if self._burst and len(store.shared_queue()) <= self._tail:
+            self._burst = False
+            self._place_tail(now)
+            return store.claim(agent.id, now) if start and agent.queued else None
         for skipped in range(_LOOKAHEAD + 1):
             task = store.take_shared(now)
             if task is None:
@@ -504,6 +526,20 @@ class Coordinator:
                 return task
             self._bind(task, target, now)
         return None
+
+    def _place_tail(self, now: float) -> None:
+        """Place every shared task at once, longest first, each where it is expected to finish
+        first: with few tasks left, this order (LPT list scheduling) decides the makespan."""
+        store, ctx = self.store, self._context(now)
+        if self._placer is None:
+            return
+        tasks = []
+        while (task := store.take_shared(now)) is not None:
+            tasks.append(task)
+        tasks.sort(key=lambda t: -ctx.work_of(t))
+        for task in tasks:
+            target = self._placer.best(task, self._candidates(task, now), ctx)
+            self._bind(task, target, now)
 
     def _bind(self, task: Task, agent: AgentState, now: float) -> None:
         """Queue a task at an agent (booking its expected work) and have the agent filled."""
@@ -524,7 +560,7 @@ class Coordinator:
                 return probe
         if self._placer is not None:
             return self._placer.place(task, asker, candidates, ctx)
-        limit = 1 + self.config.prefetch
+        limit = self._hold
         room = [a for a in candidates if a.in_flight + a.queued < a.spec.capacity * limit]
         if asker not in room:
             room.append(asker)
@@ -588,11 +624,14 @@ class Coordinator:
     def _rescue_for(self, thief: AgentState, now: float) -> Task | None:
         """Take back a late-bound task that `thief` would finish before its holder could."""
         holders = []
-        for agent_id in list(self._holders):
+        table = self._holders
+        for agent_id in list(islice(table, _RESCUE_SAMPLE)):
+            del table[agent_id]
             holder = self._agent_or_none(agent_id)
             if holder is None or not holder.queued:
-                del self._holders[agent_id]
-            elif agent_id not in self._unhealthy:
+                continue
+            table[agent_id] = None  # back at the end: the next idle agent looks at others
+            if agent_id not in self._unhealthy:
                 holders.append(holder)
         plan = plan_rescue(thief, holders, self.store.queue, now, self.steal_settings.max_moves)
         if plan is None:

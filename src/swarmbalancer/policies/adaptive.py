@@ -135,17 +135,22 @@ class Adaptive(Router):
         if self.exploration > 0 and ctx.rng.random() < self.exploration:
             return asker
         slots = 1 + self.prefetch + RESERVE_PER_SLOT
+        work = ctx.work_of(task)
+        if self._latency_only:
+            return _fastest(candidates, work, ctx, asker, expected_time(asker, work, ctx), slots)
         eligible = [
             a
             for a in candidates
             if a is not asker and a.in_flight + a.queued < a.spec.capacity * slots
         ]
-        if not eligible:
-            return asker
+        return self._multi_objective([asker, *eligible], work, ctx)
+
+    def best(self, task: Task, candidates: Sequence[AgentState], ctx: RoutingContext) -> AgentState:
+        """The candidate expected to finish `task` first, whatever it already holds."""
         work = ctx.work_of(task)
         if self._latency_only:
-            return _fastest(eligible, work, ctx, asker, expected_time(asker, work, ctx))
-        return self._multi_objective([asker, *eligible], work, ctx)
+            return _fastest(self._sample(candidates, ctx), work, ctx, None, math.inf)
+        return self._multi_objective(self._sample(candidates, ctx), work, ctx)
 
     def _sample(
         self, candidates: Sequence[AgentState], ctx: RoutingContext
@@ -209,16 +214,21 @@ def _fastest(
     ctx: RoutingContext,
     best: AgentState | None,
     best_time: float,
+    slots: int = 0,
 ) -> AgentState:
     """The candidate of least `expected_time`, or `best` unless one beats `best_time` (first on
-    ties): that function, inlined for speed."""
+    ties): that function, inlined for speed. With `slots`, agents holding `capacity x slots`
+    tasks or more are passed over."""
     now = ctx.now
     for agent in candidates:
-        stats = agent.stats
-        speed = stats.speed if agent.ramp_from is None else stats.speed * ctx.ramp(agent)
         capacity = agent.spec.capacity
         in_flight = agent.in_flight
-        if agent.queued + in_flight >= capacity:
+        held = agent.queued + in_flight
+        if slots and (held >= capacity * slots or agent is best):
+            continue
+        stats = agent.stats
+        speed = stats.speed if agent.ramp_from is None else stats.speed * ctx.ramp(agent)
+        if held >= capacity:
             left = agent.run_work - speed * (in_flight * now - agent.run_started)
             queued_work = agent.backlog - agent.run_work
             time = ((left if left > 0.0 else -left) + queued_work) / (capacity * speed)

@@ -129,6 +129,9 @@ def plan_rescue(
     """Late binding's stealing: an idle `thief` takes the task bound to a busy agent that it would
     finish soonest before that agent could, or None when no bound task would finish sooner here.
 
+    Only holders whose running work overran its estimate qualify: a binding made with a right
+    estimate can only have grown better since (its holder frees when expected, the thief later).
+
     Each holder's candidate is the task it would start last (the tail of its least urgent level);
     it would finish there after the holder's expected wait, here after `w / s_thief`.
     """
@@ -137,7 +140,7 @@ def plan_rescue(
     here_speed = thief.stats.speed
     here_error = 1.0 - min(thief.stats.error_rate, MAX_ERROR)
     for holder in holders:
-        if holder is thief or not holder.queued:
+        if holder is thief or not holder.queued or not overran(holder, now):
             continue
         task = _last_to_start(queue_of(holder.id))
         if task is None or task.moves >= max_moves or not task.allows(thief.id, thief.region):
@@ -151,6 +154,12 @@ def plan_rescue(
         if gain > best_gain:
             best, best_gain = StealPlan(holder.id, thief.id, (task.id,)), gain
     return best
+
+
+def overran(agent: AgentState, now: float) -> bool:
+    """Has the agent's running work taken longer than booked, at its learned speed?"""
+    elapsed = agent.in_flight * now - agent.run_started
+    return agent.run_work < agent.stats.speed * elapsed
 
 
 def _last_to_start(queue: QueueView) -> Task | None:
