@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from swarmbalancer.config import BalancerConfig, load_config
 from swarmbalancer.errors import TaskRejected
 from swarmbalancer.metrics.recorder import Recorder
-from swarmbalancer.model import AgentSpec, AgentState, AgentStats, Priority, Task
+from swarmbalancer.model import AgentSpec, AgentState, AgentStats, Priority, Task, TaskState
 from swarmbalancer.policies.adaptive import observe
 from swarmbalancer.policies.admission import PeriodicTask, admit
 from swarmbalancer.policies.breaker import BreakerSettings, BreakerState, CircuitBreakerPolicy
@@ -36,6 +36,7 @@ class Outcome(StrEnum):
     DONE = "done"
     RETRY = "retry"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class Assignment(NamedTuple):
@@ -185,14 +186,26 @@ class Coordinator:
         ok: bool,
         error: str | None = None,
         duration: float | None = None,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        cancelled: bool = False,
     ) -> Outcome:
-        """An attempt of `task` ended; learn from it, then complete, retry or fail the task."""
+        """An attempt of `task` ended; learn from it, then complete, retry or fail the task.
+
+        `retryable=False` fails it without retries; `retry_after` holds the agent out of routing
+        for that many seconds (its breaker forced open); `cancelled` finishes it as cancelled by
+        the user: neither a failed attempt nor a retry.
+        """
         agent_id = task.agent_id
         assert agent_id is not None, "finish() of a task that is not running"
         agent = self.store.agent(agent_id)
         elapsed = duration if duration is not None else now - (task.started_at or now)
         agent.busy_s += elapsed
+        if cancelled:
+            return self._finish_cancelled(task, agent, now, elapsed)
         self._learn(agent, task, now, ok, elapsed)
+        if retry_after is not None and retry_after > 0 and self.config.breaker_enabled:
+            self._hold(agent, now, now + retry_after)
         if self._charges:
             self.store.charge(agent_id, task, elapsed)
         self.recorder.attempt_finished(task, agent_id, elapsed, ok)
@@ -202,7 +215,7 @@ class Coordinator:
         if ok:
             agent.completed += 1
             outcome = self._complete(task, now, ok=True, error=None)
-        elif task.attempt <= task.max_retries:
+        elif retryable and task.attempt <= task.max_retries:
             agent.failed += 1
             outcome = self._retry(task, now, agent_id)
         else:
@@ -212,6 +225,44 @@ class Coordinator:
             self._route_parked(now)  # a probe slot freed, or the breaker changed state
             self._retire_if_drained(agent, now)  # only a draining agent is retired: it is here
         return outcome
+
+    def cancel(self, task_id: str, now: float) -> Task | None:
+        """Cancel a task that is not running (queued, parked, delayed for a retry) and return
+        it; None when it is running (only its attempt's end can finish it) or unknown."""
+        task = self.store.remove(task_id)
+        if task is None:
+            return None
+        if task.period is not None:
+            for periodic in self._periodic.values():
+                periodic.pop(task_id, None)
+        self.recorder.task_cancelled(task, now)
+        return task
+
+    def _finish_cancelled(
+        self, task: Task, agent: AgentState, now: float, elapsed: float
+    ) -> Outcome:
+        """A running task cancelled by the user: its slot frees, nothing is learned or retried."""
+        agent_id = agent.id
+        if agent_id in self._unhealthy:
+            self.breakers[agent_id].release(now)  # a probe that says nothing about the agent
+        self.recorder.attempt_cancelled(agent_id, elapsed)
+        if task.period is not None:
+            self._periodic[agent_id].pop(task.id, None)
+        self.store.ack(task.id, now, ok=False, error="cancelled")
+        task.state = TaskState.CANCELLED
+        self.recorder.task_cancelled(task, now)
+        self._dirty[agent_id] = None
+        if agent_id in self._unhealthy:
+            self._route_parked(now)
+            self._retire_if_drained(agent, now)
+        return Outcome.CANCELLED
+
+    def _hold(self, agent: AgentState, now: float, until: float) -> None:
+        """Keep an agent out of routing until `until` (a retry-after hint): its breaker is forced
+        open and its queue moves to the other agents."""
+        self.breakers[agent.id].hold(now, until)
+        self._unhealthy[agent.id] = None
+        self._reroute(self.store.evacuate(agent.id), now)
 
     def tick(self, now: float) -> None:
         """Run what is due at `now`: delayed retries, expired leases, a rebalancing cycle."""

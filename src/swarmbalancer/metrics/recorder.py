@@ -7,6 +7,7 @@ long simulation keeps memory bounded.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ class Recorder:
         self.accepted = 0
         self.completed = 0
         self.failed = 0
+        self.cancelled = 0
         self.retries = 0
         self.steals = 0
         self.migrations = 0
@@ -96,6 +98,14 @@ class Recorder:
         if task.tenant is not None:
             self._tenant(task.tenant).service_s += duration
 
+    def attempt_cancelled(self, agent_id: str, duration: float) -> None:
+        """A running attempt was cancelled: its slot was busy, but it neither completed nor
+        failed."""
+        self._agents[agent_id].busy_s += duration
+
+    def task_cancelled(self, task: Task, now: float) -> None:
+        self.cancelled += 1
+
     def task_finished(self, task: Task, now: float, ok: bool) -> None:
         if ok:
             self.completed += 1
@@ -128,7 +138,11 @@ class Recorder:
         return max(self._work_sum / total_speed, self._work_max / fastest)
 
     def report(self, open_tasks: int, breaker_states: dict[str, str]) -> dict[str, Any]:
-        """The report as a JSON-serialisable dict (keys documented in docs/metrics.md)."""
+        """The report as a strict-JSON dict (keys documented in docs/metrics.md)."""
+        report: dict[str, Any] = strict_json(self._report(open_tasks, breaker_states))
+        return report
+
+    def _report(self, open_tasks: int, breaker_states: dict[str, str]) -> dict[str, Any]:
         start, end = self.first_submit, self.last_finish
         makespan = None if start is None or end is None else end - start
         per_agent, utils = self._per_agent(start, end, breaker_states)
@@ -136,11 +150,12 @@ class Recorder:
         slot_time = sum(
             self._presence(r, start, end) * r.state.spec.capacity for r in self._agents.values()
         )
-        done = self.completed + self.failed
+        done = self.completed + self.failed + self.cancelled
         moved = self.steals + self.migrations
         return {
             "completed": self.completed,
             "failed": self.failed,
+            "cancelled": self.cancelled,
             "lost": self.accepted - done - open_tasks,
             "open": open_tasks,
             "accepted": self.accepted,
@@ -229,6 +244,17 @@ class Recorder:
         return jain_index(
             [r.service_s / self.tenant_weights.get(n, 1.0) for n, r in self._tenants.items()]
         )
+
+
+def strict_json(value: Any) -> Any:
+    """`value` with every infinite or NaN float replaced by None, so it dumps as strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
 
 
 def _ms(summary: dict[str, float | None]) -> dict[str, float | None]:

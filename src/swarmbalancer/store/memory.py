@@ -57,17 +57,23 @@ class MemoryStore:
         return self._queues[agent_id]
 
     # -- tasks --------------------------------------------------------------------------------
+    @property
+    def remember_keys(self) -> int:
+        """How many idempotency keys (the newest) are remembered."""
+        return self._remember
+
     def put(self, task: Task) -> tuple[Task, bool]:
         key = task.idempotency_key
         if key is not None:
             seen = self._keys.get(key)
             if seen is not None:
                 return seen, False
+        if task.id in self._tasks:
+            raise ValueError(f"task id {task.id!r} is already in use")
+        if key is not None:
             self._keys[key] = task
             if len(self._keys) > self._remember:
                 self._keys.popitem(last=False)
-        if task.id in self._tasks:
-            raise ValueError(f"task id {task.id!r} is already in use")
         self._tasks[task.id] = task
         return task, True
 
@@ -122,6 +128,33 @@ class MemoryStore:
             task.state = TaskState.PENDING
             task.agent_id = None
         return tasks
+
+    def remove(self, task_id: str) -> Task | None:
+        task = self._tasks.get(task_id)
+        if task is None:
+            return None
+        state = task.state
+        if state is TaskState.QUEUED:
+            agent_id = task.agent_id
+            assert agent_id is not None
+            self._queues[agent_id].remove((task_id,))
+            agent = self._agents[agent_id]
+            agent.queued -= 1
+            agent.backlog -= task.expected_work
+        elif state is TaskState.DELAYED:
+            self._delayed = [e for e in self._delayed if e[2] != task_id]
+            heapq.heapify(self._delayed)
+        elif state is TaskState.PENDING:
+            try:
+                self._parked.remove(task)
+            except ValueError:
+                pass  # accepted and being routed: not parked anywhere yet
+        else:
+            return None  # running: only its attempt's end can finish it
+        del self._tasks[task_id]
+        task.state = TaskState.CANCELLED
+        task.agent_id = None
+        return task
 
     def _release(self, task_id: str) -> Task:
         task = self._tasks[task_id]
