@@ -144,6 +144,7 @@ class BalancerConfig(_Strict):
     retry_backoff: Duration = 0.05
     retry_backoff_max: Duration = 2.0
     task_timeout: PositiveDuration | None = None
+    non_retryable: list[str] = Field(default_factory=list)
 
     @field_validator("strategy", "discipline", "victim_selection", mode="before")
     @classmethod

@@ -47,6 +47,7 @@ class Recorder:
         self.completed = 0
         self.failed = 0
         self.cancelled = 0
+        self.late_results = 0  # plain-handler attempts that returned after taskTimeout
         self.retries = 0
         self.steals = 0
         self.migrations = 0
@@ -156,6 +157,7 @@ class Recorder:
             "completed": self.completed,
             "failed": self.failed,
             "cancelled": self.cancelled,
+            "late_results": self.late_results,
             "lost": self.accepted - done - open_tasks,
             "open": open_tasks,
             "accepted": self.accepted,
