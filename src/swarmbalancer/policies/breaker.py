@@ -5,7 +5,8 @@ least `minimum_calls` outcomes fill the window of the last `sliding_window_size`
 failure rate reaches `failure_rate_threshold` or the slow-call rate reaches
 `slow_call_rate_threshold`. OPEN -> HALF_OPEN once `timeout` has passed. HALF_OPEN admits at most
 `half_open_max_calls` probes at once; `success_threshold` successes close it, any failure reopens
-it. `hold(now, until)` forces OPEN until `until` (a retry-after hint), then HALF_OPEN as usual. Outcomes of calls that were admitted before the breaker opened are ignored while it is open.
+it. `hold(now, until)` forces OPEN until `until` (a retry-after hint), then HALF_OPEN as usual.
+Outcomes of calls that were admitted before the breaker opened are ignored while it is open.
 """
 
 from __future__ import annotations

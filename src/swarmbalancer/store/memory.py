@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Iterable
@@ -145,10 +146,8 @@ class MemoryStore:
             self._delayed = [e for e in self._delayed if e[2] != task_id]
             heapq.heapify(self._delayed)
         elif state is TaskState.PENDING:
-            try:
+            with contextlib.suppress(ValueError):  # not parked: accepted, being routed
                 self._parked.remove(task)
-            except ValueError:
-                pass  # accepted and being routed: not parked anywhere yet
         else:
             return None  # running: only its attempt's end can finish it
         del self._tasks[task_id]
