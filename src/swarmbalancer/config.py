@@ -207,6 +207,9 @@ def load_config(
         source = _read_json(source, "config")
     if not isinstance(source, dict):
         raise ConfigError(f"config: expected a JSON object, got {type(source).__name__}")
+    for key in source:
+        if not isinstance(key, str):
+            raise ConfigError(f"config: key {key!r} is not a string")
     normalised = _camel_keys(source)
     if len(normalised) != len(source):
         seen: dict[str, str] = {}
