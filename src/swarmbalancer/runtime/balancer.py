@@ -565,6 +565,7 @@ class Balancer:
             handle._worker = None
             self._end_failed(handle, task, started, classify(exc, self._non_retryable))
             if isinstance(exc, KeyboardInterrupt | SystemExit):
+                me.add_done_callback(_retrieve)  # the loop re-raises it; the Task need not log it
                 raise  # the program is being stopped: after the bookkeeping, let it stop
             return self._now()
         handle._worker = None
@@ -674,3 +675,8 @@ class Balancer:
 def _cancel_requested(handle: TaskHandle) -> bool:
     """Has the user cancelled this handle's task? (Read again after each await.)"""
     return handle._cancelling
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
