@@ -140,7 +140,7 @@ class BalancerConfig(_Strict):
     slow_start: Duration = 5.0
 
     # retries and timeouts
-    max_retries: int = Field(2, ge=0)
+    max_retries: int = Field(2, ge=0, le=1000)
     retry_backoff: Duration = 0.05
     retry_backoff_max: Duration = 2.0
     task_timeout: PositiveDuration | None = None

@@ -74,6 +74,9 @@ class TaskState(StrEnum):
 
 _seq = itertools.count()
 
+#: The most retries a task may ask for (backoff doubles per retry; beyond this it overflows).
+MAX_RETRIES = 1000
+
 
 @dataclass(slots=True, eq=False)
 class Task:
@@ -148,6 +151,8 @@ class Task:
                 raise TaskRejected("period: a periodic task needs an estimate (its execution time)")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise TaskRejected(f"max_retries: {_short(max_retries)} is not a whole number >= 0")
+        if max_retries > MAX_RETRIES:
+            raise TaskRejected(f"max_retries: at most {MAX_RETRIES}, got {_short(max_retries)}")
         if tenant is not None and not isinstance(tenant, str):
             raise TaskRejected(f"tenant: {_short(tenant)} is not a string")
         if idempotency_key is not None and not isinstance(idempotency_key, str):
