@@ -20,6 +20,7 @@ class _AgentRecord:
     state: AgentState
     joined_at: float
     left_at: float | None = None
+    earlier: list[tuple[float, float, int]] = field(default_factory=list)  # (from, to, capacity)
     completed: int = 0
     failed_attempts: int = 0
     busy_s: float = 0.0
@@ -66,7 +67,13 @@ class Recorder:
 
     # -- events -------------------------------------------------------------------------------
     def agent_joined(self, agent: AgentState, now: float) -> None:
-        self._agents[agent.id] = _AgentRecord(agent, joined_at=now)
+        record = self._agents.get(agent.id)
+        if record is None or record.left_at is None:
+            self._agents[agent.id] = _AgentRecord(agent, joined_at=now)
+            return
+        # the same id back after it left: its history carries on, its presence gains a period
+        record.earlier.append((record.joined_at, record.left_at, record.state.spec.capacity))
+        record.state, record.joined_at, record.left_at = agent, now, None
 
     def agent_left(self, agent_id: str, now: float) -> None:
         self._agents[agent_id].left_at = now
@@ -148,9 +155,7 @@ class Recorder:
         makespan = None if start is None or end is None else end - start
         per_agent, utils = self._per_agent(start, end, breaker_states)
         busy = sum(r.busy_s for r in self._agents.values())
-        slot_time = sum(
-            self._presence(r, start, end) * r.state.spec.capacity for r in self._agents.values()
-        )
+        slot_time = sum(self._slot_time(r, start, end) for r in self._agents.values())
         done = self.completed + self.failed + self.cancelled
         moved = self.steals + self.migrations
         return {
@@ -180,6 +185,15 @@ class Recorder:
             "tenant_fairness": self._tenant_fairness(),
         }
 
+    @classmethod
+    def _slot_time(cls, record: _AgentRecord, start: float | None, end: float | None) -> float:
+        """Capacity times presence in [start, end], over every period the agent was registered."""
+        total = cls._presence(record, start, end) * record.state.spec.capacity
+        if record.earlier and start is not None and end is not None:
+            for lo, hi, capacity in record.earlier:
+                total += max(0.0, min(end, hi) - max(start, lo)) * capacity
+        return total
+
     @staticmethod
     def _presence(record: _AgentRecord, start: float | None, end: float | None) -> float:
         if start is None or end is None:
@@ -197,7 +211,7 @@ class Recorder:
         rows: list[dict[str, Any]] = []
         utils: list[float] = []
         for agent_id, r in self._agents.items():
-            slot_time = self._presence(r, start, end) * r.state.spec.capacity
+            slot_time = self._slot_time(r, start, end)
             util = r.busy_s / slot_time if slot_time > 0 else None
             if util is not None:
                 utils.append(util)
