@@ -8,7 +8,6 @@ import random
 import threading
 import time
 from collections import Counter
-from typing import Any
 
 import pytest
 

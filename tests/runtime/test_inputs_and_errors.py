@@ -67,7 +67,7 @@ def test_deadlines_are_read_on_now_and_a_past_one_is_rejected() -> None:
         async with lb:
             now = lb.now()
             assert lb.now() >= now
-            with pytest.raises(TaskRejected, match="deadline.*past"):
+            with pytest.raises(TaskRejected, match=r"deadline.*past"):
                 await lb.submit(None, deadline=now - 1.0)
             ok = await lb.submit(1, deadline=lb.now() + 10.0)
             assert await ok == 1 and ok.task.deadline is not None
@@ -85,9 +85,9 @@ def test_agent_mistakes_are_agent_errors_naming_the_agent() -> None:
     async def main() -> None:
         lb = Balancer()
         lb.add_agent("a", echo)
-        with pytest.raises(AgentError, match="'a'.*already registered"):
+        with pytest.raises(AgentError, match=r"'a'.*already registered"):
             lb.add_agent("a", echo)
-        with pytest.raises(AgentError, match="'ghost'.*not registered"):
+        with pytest.raises(AgentError, match=r"'ghost'.*not registered"):
             lb.remove_agent("ghost")
         with pytest.raises(AgentError, match="handler"):
             lb.add_agent("b", "not callable")  # type: ignore[arg-type]
@@ -101,9 +101,9 @@ def test_agent_mistakes_are_agent_errors_naming_the_agent() -> None:
             busy = await lb.submit(None, affinity="w")
             await asyncio.sleep(0.01)
             lb.remove_agent("w")
-            with pytest.raises(AgentError, match="'w'.*already being removed"):
+            with pytest.raises(AgentError, match=r"'w'.*already being removed"):
                 lb.remove_agent("w")
-            with pytest.raises(AgentError, match="'w'.*still draining"):
+            with pytest.raises(AgentError, match=r"'w'.*still draining"):
                 lb.add_agent("w", waits)
             gate.set()
             await busy
