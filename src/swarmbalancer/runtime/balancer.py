@@ -201,24 +201,26 @@ class Balancer:
         `deadline` is absolute on `now()` and must not be past; `within` is relative.
         """
         self._check_running()
-        fields = {
-            "priority": priority,
-            "tenant": tenant,
-            "deadline": deadline,
-            "within": within,
-            "estimate": estimate,
-            "affinity": affinity,
-            "region": region,
-            "idempotency_key": idempotency_key,
-            "task_id": task_id,
-            "max_retries": max_retries,
-            "period": period,
-        }
         now = self._now()
-        task = self._make(payload, fields, now)
-        known = self._fresh(task)
-        if known is not None:
-            return known
+        task = self._make(
+            payload,
+            now,
+            priority,
+            tenant,
+            deadline,
+            within,
+            estimate,
+            affinity,
+            region,
+            idempotency_key,
+            task_id,
+            max_retries,
+            period,
+        )
+        if idempotency_key is not None or task_id is not None:
+            known = self._fresh(task)
+            if known is not None:
+                return known
         if self._bounded:
             await self._wait_for_space()
             task.submitted_at = self._now()
@@ -237,10 +239,9 @@ class Balancer:
         self._check_running()
         check_keywords(keywords)
         now = self._now()
-        tasks = [self._make(*merged(item, keywords), now) for item in payloads]
+        tasks = [self._make_item(item, keywords, now) for item in payloads]
         self._check_batch(tasks)
-        for task in tasks:
-            self._fresh(task)
+        self._check_fresh(tasks)
         handles: list[TaskHandle] = []
         accepted: list[TaskHandle] = []
         try:
@@ -282,10 +283,9 @@ class Balancer:
                 return
             items = list(payloads)
             now = self._now()
-            tasks = [self._make(*merged(item, keywords), now) for item in items]
+            tasks = [self._make_item(item, keywords, now) for item in items]
             self._check_batch(tasks)
-            for task in tasks:
-                self._fresh(task)
+            self._check_fresh(tasks)
             for task in tasks:
                 known = self._known(task)
                 if known is None:
@@ -326,33 +326,48 @@ class Balancer:
         if self._loop is None:
             raise RuntimeError("the balancer is not running: use `async with balancer:` first")
 
-    def _make(self, payload: Any, fields: dict[str, Any], now: float) -> Task:
+    def _make(
+        self,
+        payload: Any,
+        now: float,
+        priority: Priority | str | None = None,
+        tenant: str | None = None,
+        deadline: float | None = None,
+        within: float | None = None,
+        estimate: float | None = None,
+        affinity: str | Iterable[str] | None = None,
+        region: str | None = None,
+        idempotency_key: str | None = None,
+        task_id: str | None = None,
+        max_retries: int | None = None,
+        period: float | None = None,
+    ) -> Task:
         """A validated task (not yet accepted); every bad field raises TaskRejected naming it."""
-        max_retries = fields.get("max_retries")
-        priority = fields.get("priority")
-        task_id = fields.get("task_id")
         task = Task.create(
             payload,
             now=now,
             priority="normal" if priority is None else priority,
-            tenant=fields.get("tenant"),
-            deadline=fields.get("deadline"),
-            within=fields.get("within"),
-            estimate=fields.get("estimate"),
-            affinity=fields.get("affinity"),
-            region=fields.get("region"),
-            idempotency_key=fields.get("idempotency_key"),
+            tenant=tenant,
+            deadline=deadline,
+            within=within,
+            estimate=estimate,
+            affinity=affinity,
+            region=region,
+            idempotency_key=idempotency_key,
             task_id=f"{self._prefix}-{next(self._ids)}" if task_id is None else task_id,
             max_retries=self.config.max_retries if max_retries is None else max_retries,
-            period=fields.get("period"),
+            period=period,
         )
-        deadline = fields.get("deadline")
         if deadline is not None and deadline < now:
             raise TaskRejected(
                 f"deadline: {deadline!r} is already past (now() is {now:.6f}); "
                 "deadlines are absolute on Balancer.now(), use `within` for a relative one"
             )
         return task
+
+    def _make_item(self, item: Any, keywords: dict[str, Any], now: float) -> Task:
+        payload, fields = merged(item, keywords)
+        return self._make(payload, now, **fields)
 
     def _check_batch(self, tasks: list[Task]) -> None:
         """Refuse a batch with a task id twice, or one that cannot fit a `raise` queue."""
@@ -376,6 +391,13 @@ class Balancer:
         if key is None:
             return None
         return self._keyed.get(key)
+
+    def _check_fresh(self, tasks: list[Task]) -> None:
+        """Refuse a batch naming a task id already in use (generated ids never are)."""
+        ours = f"{self._prefix}-"
+        for task in tasks:
+            if task.idempotency_key is not None or not task.id.startswith(ours):
+                self._fresh(task)
 
     def _fresh(self, task: Task) -> TaskHandle | None:
         """The earlier handle for a repeated idempotency key; else None, after checking that a
