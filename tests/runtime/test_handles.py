@@ -123,6 +123,39 @@ def test_cancelling_a_running_async_task_interrupts_its_handler_and_frees_the_sl
 
 
 @pytest.mark.timeout(10)
+def test_a_handler_that_swallows_its_cancellation_and_fails_still_ends_cancelled() -> None:
+    async def stubborn(task: Task) -> Any:
+        if task.payload == "stubborn":
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                raise RuntimeError("ignored the cancellation") from None
+        async with asyncio.timeout(0.01):  # the worker's own timeouts still work afterwards
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.001):
+                    await asyncio.sleep(1)
+        return task.payload
+
+    async def main() -> dict[str, Any]:
+        lb = Balancer({"maxRetries": 2, "retryBackoff": 0})
+        lb.add_agent("a", stubborn, capacity=1)
+        async with lb:
+            handle = await lb.submit("stubborn")
+            await asyncio.sleep(0.01)
+            handle.cancel()
+            after = [await lb.submit(i) for i in range(3)]
+            assert await asyncio.gather(*after) == [0, 1, 2]
+            await asyncio.gather(handle, return_exceptions=True)
+            assert handle.cancelled()
+        return lb.report()
+
+    report = asyncio.run(main())
+    assert report["cancelled"] == 1 and report["completed"] == 3
+    assert report["retries"] == 0 and report["per_agent"][0]["failed"] == 0
+    _clean(report)
+
+
+@pytest.mark.timeout(10)
 def test_cancelling_a_running_plain_task_keeps_its_slot_until_the_thread_returns() -> None:
     release = threading.Event()
     order: list[str] = []

@@ -580,12 +580,17 @@ class Balancer:
             raise
         except TimeoutError as exc:
             handle._worker = None
+            if self._forget_cancel(handle, me):
+                return self._end_cancelled(handle, task, started)
             ours = limit is not None and limit.expired()
             text = f"timeout after {timeout}s" if ours else f"TimeoutError: {exc}"
             return self._end_failed(handle, task, started, Failure(exc, text, True, None))
         except BaseException as exc:
             handle._worker = None
-            self._end_failed(handle, task, started, classify(exc, self._non_retryable))
+            if self._forget_cancel(handle, me):
+                self._end_cancelled(handle, task, started)
+            else:
+                self._end_failed(handle, task, started, classify(exc, self._non_retryable))
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 me.add_done_callback(_retrieve)  # the loop re-raises it; the Task need not log it
                 raise  # the program is being stopped: after the bookkeeping, let it stop
@@ -607,6 +612,16 @@ class Balancer:
                 handle.set_result(result)
         self._pump_soon()
         return now
+
+    def _forget_cancel(self, handle: TaskHandle, me: asyncio.Task[None]) -> bool:
+        """Was the task cancelled by the user while its handler ended with another error? Then
+        the attempt ends as cancelled, and the worker, which goes on serving its slot, takes the
+        request back."""
+        if not _cancel_requested(handle) or self._stopping:
+            return False
+        if me.cancelling():
+            me.uncancel()
+        return True
 
     async def _in_thread(
         self, handler: Handler, task: Task, handle: TaskHandle, me: asyncio.Task[None]
