@@ -14,9 +14,12 @@ if TYPE_CHECKING:
     from swarmbalancer.config import BalancerConfig, load_config
     from swarmbalancer.coordinator import Assignment, Coordinator, Outcome
     from swarmbalancer.errors import (
+        AgentError,
         CircuitOpenError,
         ConfigError,
+        NonRetryable,
         QueueFull,
+        RetryAfter,
         SwarmBalancerError,
         TaskFailed,
         TaskRejected,
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from swarmbalancer.runtime.balancer import Balancer
     from swarmbalancer.runtime.guard import CircuitBreaker
     from swarmbalancer.runtime.handles import TaskHandle
+    from swarmbalancer.runtime.jobs import Job
     from swarmbalancer.store import MemoryStore, Store
 
 __version__ = "0.1.0"
@@ -40,9 +44,12 @@ _WHERE = {
     "Assignment": "coordinator",
     "Coordinator": "coordinator",
     "Outcome": "coordinator",
+    "AgentError": "errors",
     "CircuitOpenError": "errors",
     "ConfigError": "errors",
+    "NonRetryable": "errors",
     "QueueFull": "errors",
+    "RetryAfter": "errors",
     "SwarmBalancerError": "errors",
     "TaskFailed": "errors",
     "TaskRejected": "errors",
@@ -57,11 +64,13 @@ _WHERE = {
     "Balancer": "runtime.balancer",
     "CircuitBreaker": "runtime.guard",
     "TaskHandle": "runtime.handles",
+    "Job": "runtime.jobs",
     "MemoryStore": "store",
     "Store": "store",
 }
 
 __all__ = [
+    "AgentError",
     "AgentSpec",
     "AgentState",
     "Assignment",
@@ -74,12 +83,15 @@ __all__ = [
     "Clock",
     "ConfigError",
     "Coordinator",
+    "Job",
     "ManualClock",
     "MemoryStore",
     "MonotonicClock",
+    "NonRetryable",
     "Outcome",
     "Priority",
     "QueueFull",
+    "RetryAfter",
     "Store",
     "SwarmBalancerError",
     "Task",

@@ -142,10 +142,11 @@ class BalancerConfig(_Strict):
     slow_start: Duration = 5.0
 
     # retries and timeouts
-    max_retries: int = Field(2, ge=0)
+    max_retries: int = Field(2, ge=0, le=1000)
     retry_backoff: Duration = 0.05
     retry_backoff_max: Duration = 2.0
     task_timeout: PositiveDuration | None = None
+    non_retryable: list[str] = Field(default_factory=list)
 
     @field_validator("strategy", "discipline", "victim_selection", mode="before")
     @classmethod
@@ -208,6 +209,9 @@ def load_config(
         source = _read_json(source, "config")
     if not isinstance(source, dict):
         raise ConfigError(f"config: expected a JSON object, got {type(source).__name__}")
+    for key in source:
+        if not isinstance(key, str):
+            raise ConfigError(f"config: key {key!r} is not a string")
     normalised = _camel_keys(source)
     if len(normalised) != len(source):
         seen: dict[str, str] = {}

@@ -55,6 +55,7 @@ class Outcome(StrEnum):
     DONE = "done"
     RETRY = "retry"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class Assignment(NamedTuple):
@@ -114,7 +115,9 @@ class Coordinator:
         self._late = self.router.late
         self._placer = self.router if isinstance(self.router, Adaptive) else None
         self._prefetch = cfg.prefetch
-        self._hold = 1 + cfg.prefetch  # slots' worth of tasks an agent may hold under late binding
+        self._hold_slots = (
+            1 + cfg.prefetch
+        )  # slots' worth of tasks an agent may hold under late binding
         self._tail = 0  # shared queue length at or below which a burst's tail is placed at once
         self._burst = False  # the shared queue exceeded `_tail` and nothing arrived since
         self._room: dict[str, None] = {}  # agents that may have room for a shared task
@@ -247,14 +250,26 @@ class Coordinator:
         ok: bool,
         error: str | None = None,
         duration: float | None = None,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        cancelled: bool = False,
     ) -> Outcome:
-        """An attempt of `task` ended; learn from it, then complete, retry or fail the task."""
+        """An attempt of `task` ended; learn from it, then complete, retry or fail the task.
+
+        `retryable=False` fails it without retries; `retry_after` holds the agent out of routing
+        for that many seconds (its breaker forced open); `cancelled` finishes it as cancelled by
+        the user: neither a failed attempt nor a retry.
+        """
         agent_id = task.agent_id
         assert agent_id is not None, "finish() of a task that is not running"
         agent = self.store.agent(agent_id)
         elapsed = duration if duration is not None else now - (task.started_at or now)
         agent.busy_s += elapsed
+        if cancelled:
+            return self._finish_cancelled(task, agent, now, elapsed)
         self._learn(agent, task, now, ok, elapsed)
+        if retry_after is not None and retry_after > 0 and self.config.breaker_enabled:
+            self._hold(agent, now, now + retry_after)
         if self._charges:
             self.store.charge(agent_id, task, elapsed)
         self.recorder.attempt_finished(task, agent_id, elapsed, ok)
@@ -264,7 +279,7 @@ class Coordinator:
         if ok:
             agent.completed += 1
             outcome = self._complete(task, now, ok=True, error=None)
-        elif task.attempt <= task.max_retries:
+        elif retryable and task.attempt <= task.max_retries:
             agent.failed += 1
             outcome = self._retry(task, now, agent_id)
         else:
@@ -274,6 +289,44 @@ class Coordinator:
             self._route_parked(now)  # a probe slot freed, or the breaker changed state
             self._retire_if_drained(agent, now)  # only a draining agent is retired: it is here
         return outcome
+
+    def cancel(self, task_id: str, now: float) -> Task | None:
+        """Cancel a task that is not running (queued, parked, delayed for a retry) and return
+        it; None when it is running (only its attempt's end can finish it) or unknown."""
+        task = self.store.remove(task_id)
+        if task is None:
+            return None
+        if task.period is not None:
+            for periodic in self._periodic.values():
+                periodic.pop(task_id, None)
+        self.recorder.task_cancelled(task, now)
+        return task
+
+    def _finish_cancelled(
+        self, task: Task, agent: AgentState, now: float, elapsed: float
+    ) -> Outcome:
+        """A running task cancelled by the user: its slot frees, nothing is learned or retried."""
+        agent_id = agent.id
+        if agent_id in self._unhealthy:
+            self.breakers[agent_id].release(now)  # a probe that says nothing about the agent
+        self.recorder.attempt_cancelled(agent_id, elapsed)
+        if task.period is not None:
+            self._periodic[agent_id].pop(task.id, None)
+        self.store.ack(task.id, now, ok=False, error="cancelled")
+        task.state = TaskState.CANCELLED
+        self.recorder.task_cancelled(task, now)
+        self._dirty[agent_id] = None
+        if agent_id in self._unhealthy:
+            self._route_parked(now)
+            self._retire_if_drained(agent, now)
+        return Outcome.CANCELLED
+
+    def _hold(self, agent: AgentState, now: float, until: float) -> None:
+        """Keep an agent out of routing until `until` (a retry-after hint): its breaker is forced
+        open and its queue moves to the other agents."""
+        self.breakers[agent.id].hold(now, until)
+        self._unhealthy[agent.id] = None
+        self._reroute(self.store.evacuate(agent.id), now)
 
     def tick(self, now: float) -> None:
         """Run what is due at `now`: delayed retries, expired leases, a rebalancing cycle, parked
@@ -436,7 +489,7 @@ class Coordinator:
         """Fail a task that is not running and never will: it leaves the store, is counted as
         failed and waits in `take_abandoned` for its driver."""
         task.error = error
-        self.store.remove(task.id)
+        self.store.remove(task.id)  # marks it CANCELLED: a park timeout is a failure instead
         task.state = TaskState.FAILED
         task.finished_at = now
         self.recorder.task_finished(task, now, False)
@@ -482,7 +535,7 @@ class Coordinator:
         if not self._late or agent.draining or gate:
             self._room.pop(agent_id, None)
             return
-        limit = agent.spec.capacity * self._hold
+        limit = agent.spec.capacity * self._hold_slots
         if self._prefetch:
             shared = self.store.shared_queue()
             while agent.in_flight + agent.queued < limit and len(shared):
@@ -560,7 +613,7 @@ class Coordinator:
                 return probe
         if self._placer is not None:
             return self._placer.place(task, asker, candidates, ctx)
-        limit = self._hold
+        limit = self._hold_slots
         room = [a for a in candidates if a.in_flight + a.queued < a.spec.capacity * limit]
         if asker not in room:
             room.append(asker)

@@ -7,6 +7,7 @@ dispatch. Validation happens once, at the edge (`Task.create`, the config and th
 from __future__ import annotations
 
 import itertools
+import math
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -68,9 +69,13 @@ class TaskState(StrEnum):
     DELAYED = "delayed"  # waiting out a retry backoff
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # removed by the user before it finished
 
 
 _seq = itertools.count()
+
+#: The most retries a task may ask for (backoff doubles per retry; beyond this it overflows).
+MAX_RETRIES = 1000
 
 
 @dataclass(slots=True, eq=False)
@@ -143,16 +148,20 @@ class Task:
                 raise TaskRejected("estimate: must be >= 0")
         if period is not None:
             _check_number("period", period, positive=True)
+            if estimate is None:
+                raise TaskRejected("period: a periodic task needs an estimate (its execution time)")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise TaskRejected(f"max_retries: {max_retries!r} is not a whole number >= 0")
+            raise TaskRejected(f"max_retries: {_short(max_retries)} is not a whole number >= 0")
+        if max_retries > MAX_RETRIES:
+            raise TaskRejected(f"max_retries: at most {MAX_RETRIES}, got {_short(max_retries)}")
         if tenant is not None and not isinstance(tenant, str):
-            raise TaskRejected(f"tenant: {tenant!r} is not a string")
+            raise TaskRejected(f"tenant: {_short(tenant)} is not a string")
         if idempotency_key is not None and not isinstance(idempotency_key, str):
-            raise TaskRejected(f"idempotency_key: {idempotency_key!r} is not a string")
+            raise TaskRejected(f"idempotency_key: {_short(idempotency_key)} is not a string")
         if region is not None and (not isinstance(region, str) or not region):
-            raise TaskRejected(f"region: {region!r} is not a non-empty string")
+            raise TaskRejected(f"region: {_short(region)} is not a non-empty string")
         if task_id is not None and (not isinstance(task_id, str) or not task_id):
-            raise TaskRejected(f"task_id: {task_id!r} is not a non-empty string")
+            raise TaskRejected(f"task_id: {_short(task_id)} is not a non-empty string")
         return cls(
             id=task_id or uuid.uuid4().hex,
             payload=payload,
@@ -177,23 +186,48 @@ class Task:
 
     @property
     def finished(self) -> bool:
-        return self.state is TaskState.DONE or self.state is TaskState.FAILED
+        return self.state in _FINISHED
+
+
+_FINISHED = frozenset({TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED})
 
 
 def _check_number(name: str, value: object, *, positive: bool) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise TaskRejected(f"{name}: {value!r} is not a number")
-    if positive and value <= 0:
+    """A finite int or float (bools, NaN, infinities and floats' overflow are refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TaskRejected(f"{name}: {_short(value)} is not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise TaskRejected(f"{name}: {_short(value)} is too large") from None
+    if not math.isfinite(number):
+        raise TaskRejected(f"{name}: {value!r} is not a finite number")
+    if positive and number <= 0:
         raise TaskRejected(f"{name}: must be > 0, got {value!r}")
 
 
-def _affinity(value: str | Iterable[str] | None) -> frozenset[str] | None:
+def _short(value: object) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge integer"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _affinity(value: object) -> frozenset[str] | None:
     if value is None:
         return None
-    items = frozenset([value]) if isinstance(value, str) else frozenset(value)
+    if isinstance(value, str):
+        items: frozenset[object] = frozenset([value])
+    elif isinstance(value, list | tuple | set | frozenset):
+        try:
+            items = frozenset(value)
+        except TypeError:
+            items = frozenset()
+    else:
+        items = frozenset()
     if not items or not all(isinstance(v, str) and v for v in items):
-        raise TaskRejected(f"affinity: {value!r} must be a region or agent id, or a list of them")
-    return items
+        raise TaskRejected(
+            f"affinity: {_short(value)} must be a region or agent id, or a list of them"
+        )
+    return items  # type: ignore[return-value]
 
 
 @dataclass(slots=True)

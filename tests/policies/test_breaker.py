@@ -114,6 +114,17 @@ def test_outcomes_of_calls_started_before_it_opened_are_ignored_while_open() -> 
     assert b.state(2) is OPEN and b.opened_at == 0
 
 
+def test_a_hold_keeps_it_open_until_the_given_time_then_half_opens() -> None:
+    b = breaker(failure_threshold=5, timeout=1.0)
+    b.hold(10.0, 13.0)
+    assert b.state(10.0) is OPEN and b.reopen_at == 13.0
+    assert not b.allow(12.9)
+    b.hold(11.0, 12.0)  # a shorter hold does not shorten the one running
+    assert b.state(12.5) is OPEN
+    assert b.state(13.0) is HALF
+    assert all((s, t) in LEGAL_TRANSITIONS for _, s, t in b.transitions)
+
+
 def test_reset_closes_it_through_legal_steps() -> None:
     b = breaker()
     for _ in range(3):
@@ -146,6 +157,7 @@ class BreakerMachine(RuleBasedStateMachine):
         self.now = 0.0
         self.b = breaker(failure_threshold=2, success_threshold=2, timeout=5.0)
         self.fails = 0  # consecutive failures while CLOSED (model)
+        self.held_until = 0.0  # the latest forced hold (model)
 
     @rule(dt=st.floats(min_value=0, max_value=8))
     def advance(self, dt: float) -> None:
@@ -174,6 +186,18 @@ class BreakerMachine(RuleBasedStateMachine):
         if after is OPEN:
             self.fails = 0
 
+    @rule(seconds=st.floats(min_value=0, max_value=20))
+    def hold(self, seconds: float) -> None:
+        before = self.b.reopen_at
+        self.b.hold(self.now, self.now + seconds)
+        if self.now + seconds > self.now:
+            assert self.b.state(self.now) is OPEN
+            reopen = self.b.reopen_at
+            assert reopen is not None and reopen >= self.now + seconds
+            assert before is None or reopen >= before, "a hold never shortens an open period"
+            self.held_until = max(self.held_until, self.now + seconds)
+        self.fails = 0 if self.b.state(self.now) is OPEN else self.fails
+
     @precondition(lambda self: True)
     @rule()
     def probe(self) -> None:
@@ -197,7 +221,8 @@ class BreakerMachine(RuleBasedStateMachine):
     @invariant()
     def open_never_outlives_its_timeout(self) -> None:
         if self.b.state(self.now) is OPEN:
-            assert self.b.opened_at is not None and self.now < self.b.opened_at + 5.0
+            assert self.b.opened_at is not None
+            assert self.now < self.b.opened_at + 5.0 or self.now < self.held_until
 
 
 TestBreakerMachine = BreakerMachine.TestCase

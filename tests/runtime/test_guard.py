@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 import pytest
 
@@ -40,6 +41,24 @@ def test_async_context_manager_opens_then_half_opens_on_the_injected_clock() -> 
     asyncio.run(go())
 
 
+def test_decorator_keeps_plain_functions_plain_and_async_ones_async() -> None:
+    clock = ManualClock()
+    cb = CircuitBreaker(clock=clock, failure_threshold=1, fallback=lambda x: f"cached {x}")
+
+    @cb
+    def double(x: int) -> int:
+        if x < 0:
+            raise Boom
+        return 2 * x
+
+    assert not inspect.iscoroutinefunction(double)
+    assert double(2) == 4  # called without an event loop: a plain call
+    with pytest.raises(Boom):
+        double(-1)
+    assert cb.state is BreakerState.OPEN
+    assert double(5) == "cached 5"
+
+
 def test_decorator_wraps_sync_and_async_functions_and_uses_the_fallback_when_open() -> None:
     async def go() -> None:
         clock = ManualClock()
@@ -55,10 +74,10 @@ def test_decorator_wraps_sync_and_async_functions_and_uses_the_fallback_when_ope
         async def triple(x: int) -> int:
             return 3 * x
 
-        assert await double(2) == 4 and await triple(2) == 6
+        assert double(2) == 4 and await triple(2) == 6
         with pytest.raises(Boom):
-            await double(-1)  # the function's own error propagates, and opens the breaker
-        assert await double(5) == "cached 5"
+            double(-1)  # the function's own error propagates, and opens the breaker
+        assert double(5) == "cached 5"
         assert double.__name__ == "double"
 
     asyncio.run(go())

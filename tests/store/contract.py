@@ -123,6 +123,41 @@ class StoreContract:
         assert [t.id for t in store.unpark()] == ["p", "q"]
         assert store.unpark() == []
 
+    def test_remove_takes_a_waiting_task_out_wherever_it_waits_but_never_a_running_one(
+        self,
+    ) -> None:
+        store = self.make_store()
+        store.add_agent(agent("a", capacity=1))
+        queued, running, delayed, parked = (store.put(task(n))[0] for n in "qrdp")
+        store.enqueue("a", running, 0.0)
+        assert store.claim("a", 0.0) is running
+        store.enqueue("a", delayed, 0.0)
+        store.ack("r", 0.5, ok=True)
+        assert store.claim("a", 0.5) is delayed
+        store.defer("d", 5.0, 1.0)
+        store.enqueue("a", queued, 1.0)
+        store.park(parked, 1.0)
+        running = store.put(task("r2"))[0]
+        store.add_agent(agent("b", capacity=1))
+        store.enqueue("b", running, 1.0)
+        store.claim("b", 1.0)
+        assert store.remove("r2") is None and running.state is TaskState.RUNNING
+        assert store.remove("nope") is None
+        for name, t in (("q", queued), ("d", delayed), ("p", parked)):
+            assert store.remove(name) is t and t.state is TaskState.CANCELLED
+            assert store.remove(name) is None
+        assert store.agent("a").queued == 0 and store.agent("a").backlog == 0.0
+        assert store.next_due() is None and store.due(10.0) == [] and store.unpark() == []
+        assert [t.id for t in store.open_tasks()] == ["r2"]
+
+    def test_a_refused_duplicate_task_id_does_not_register_its_idempotency_key(self) -> None:
+        store = self.make_store()
+        store.put(task("t1"))
+        with pytest.raises(ValueError):
+            store.put(task("t1", key="k"))
+        fresh, created = store.put(task("t2", key="k"))
+        assert created and fresh.id == "t2"
+
     def test_counters_add_up(self) -> None:
         store = self.make_store()
         store.incr("steals", 2)
@@ -177,6 +212,22 @@ def run_state_machine(make_store: object) -> None:
                 self.store.defer(t.id, self.now + 1.0, self.now)
             else:
                 self.store.ack(t.id, self.now, ok=ok)
+                self.finished.add(t.id)
+
+        @rule(pick=st.integers(0, 10_000))
+        def cancel(self, pick: int) -> None:
+            waiting = sorted(
+                (t for t in self.store.open_tasks() if t not in self.unplaced),
+                key=lambda x: x.seq,
+            )
+            if not waiting:
+                return
+            t = waiting[pick % len(waiting)]
+            was_running = t.state is TaskState.RUNNING
+            removed = self.store.remove(t.id)
+            assert (removed is None) == was_running
+            if removed is not None:
+                assert removed.state is TaskState.CANCELLED
                 self.finished.add(t.id)
 
         @rule()

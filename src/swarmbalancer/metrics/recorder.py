@@ -7,6 +7,7 @@ long simulation keeps memory bounded.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ class _AgentRecord:
     state: AgentState
     joined_at: float
     left_at: float | None = None
+    earlier: list[tuple[float, float, int]] = field(default_factory=list)  # (from, to, capacity)
     completed: int = 0
     failed_attempts: int = 0
     busy_s: float = 0.0
@@ -45,6 +47,8 @@ class Recorder:
         self.accepted = 0
         self.completed = 0
         self.failed = 0
+        self.cancelled = 0
+        self.late_results = 0  # plain-handler attempts that returned after taskTimeout
         self.retries = 0
         self.steals = 0
         self.migrations = 0
@@ -63,7 +67,13 @@ class Recorder:
 
     # -- events -------------------------------------------------------------------------------
     def agent_joined(self, agent: AgentState, now: float) -> None:
-        self._agents[agent.id] = _AgentRecord(agent, joined_at=now)
+        record = self._agents.get(agent.id)
+        if record is None or record.left_at is None:
+            self._agents[agent.id] = _AgentRecord(agent, joined_at=now)
+            return
+        # the same id back after it left: its history carries on, its presence gains a period
+        record.earlier.append((record.joined_at, record.left_at, record.state.spec.capacity))
+        record.state, record.joined_at, record.left_at = agent, now, None
 
     def agent_left(self, agent_id: str, now: float) -> None:
         self._agents[agent_id].left_at = now
@@ -95,6 +105,14 @@ class Recorder:
             record.failed_attempts += 1
         if task.tenant is not None:
             self._tenant(task.tenant).service_s += duration
+
+    def attempt_cancelled(self, agent_id: str, duration: float) -> None:
+        """A running attempt was cancelled: its slot was busy, but it neither completed nor
+        failed."""
+        self._agents[agent_id].busy_s += duration
+
+    def task_cancelled(self, task: Task, now: float) -> None:
+        self.cancelled += 1
 
     def task_finished(self, task: Task, now: float, ok: bool) -> None:
         if ok:
@@ -128,19 +146,23 @@ class Recorder:
         return max(self._work_sum / total_speed, self._work_max / fastest)
 
     def report(self, open_tasks: int, breaker_states: dict[str, str]) -> dict[str, Any]:
-        """The report as a JSON-serialisable dict (keys documented in docs/metrics.md)."""
+        """The report as a strict-JSON dict (keys documented in docs/metrics.md)."""
+        report: dict[str, Any] = strict_json(self._report(open_tasks, breaker_states))
+        return report
+
+    def _report(self, open_tasks: int, breaker_states: dict[str, str]) -> dict[str, Any]:
         start, end = self.first_submit, self.last_finish
         makespan = None if start is None or end is None else end - start
         per_agent, utils = self._per_agent(start, end, breaker_states)
         busy = sum(r.busy_s for r in self._agents.values())
-        slot_time = sum(
-            self._presence(r, start, end) * r.state.spec.capacity for r in self._agents.values()
-        )
-        done = self.completed + self.failed
+        slot_time = sum(self._slot_time(r, start, end) for r in self._agents.values())
+        done = self.completed + self.failed + self.cancelled
         moved = self.steals + self.migrations
         return {
             "completed": self.completed,
             "failed": self.failed,
+            "cancelled": self.cancelled,
+            "late_results": self.late_results,
             "lost": self.accepted - done - open_tasks,
             "open": open_tasks,
             "accepted": self.accepted,
@@ -163,6 +185,15 @@ class Recorder:
             "tenant_fairness": self._tenant_fairness(),
         }
 
+    @classmethod
+    def _slot_time(cls, record: _AgentRecord, start: float | None, end: float | None) -> float:
+        """Capacity times presence in [start, end], over every period the agent was registered."""
+        total = cls._presence(record, start, end) * record.state.spec.capacity
+        if record.earlier and start is not None and end is not None:
+            for lo, hi, capacity in record.earlier:
+                total += max(0.0, min(end, hi) - max(start, lo)) * capacity
+        return total
+
     @staticmethod
     def _presence(record: _AgentRecord, start: float | None, end: float | None) -> float:
         if start is None or end is None:
@@ -180,7 +211,7 @@ class Recorder:
         rows: list[dict[str, Any]] = []
         utils: list[float] = []
         for agent_id, r in self._agents.items():
-            slot_time = self._presence(r, start, end) * r.state.spec.capacity
+            slot_time = self._slot_time(r, start, end)
             util = r.busy_s / slot_time if slot_time > 0 else None
             if util is not None:
                 utils.append(util)
@@ -229,6 +260,17 @@ class Recorder:
         return jain_index(
             [r.service_s / self.tenant_weights.get(n, 1.0) for n, r in self._tenants.items()]
         )
+
+
+def strict_json(value: Any) -> Any:
+    """`value` with every infinite or NaN float replaced by None, so it dumps as strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
 
 
 def _ms(summary: dict[str, float | None]) -> dict[str, float | None]:

@@ -5,7 +5,8 @@ least `minimum_calls` outcomes fill the window of the last `sliding_window_size`
 failure rate reaches `failure_rate_threshold` or the slow-call rate reaches
 `slow_call_rate_threshold`. OPEN -> HALF_OPEN once `timeout` has passed. HALF_OPEN admits at most
 `half_open_max_calls` probes at once; `success_threshold` successes close it, any failure reopens
-it. Outcomes of calls that were admitted before the breaker opened are ignored while it is open.
+it. `hold(now, until)` forces OPEN until `until` (a retry-after hint), then HALF_OPEN as usual.
+Outcomes of calls that were admitted before the breaker opened are ignored while it is open.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class CircuitBreakerPolicy:
     __slots__ = (
         "_consecutive",
         "_failures",
+        "_held_until",
         "_probes",
         "_slow",
         "_state",
@@ -124,15 +126,17 @@ class CircuitBreakerPolicy:
         s = self.settings
         self._windowless = s.failure_rate_threshold is None and s.slow_call_duration is None
         self.opened_at: float | None = None
+        self._held_until: float | None = None  # a forced hold: OPEN until then, not `timeout`
         self.transitions: deque[tuple[float, BreakerState, BreakerState]] = deque(maxlen=256)
 
     # -- reading ------------------------------------------------------------------------------
     def state(self, now: float) -> BreakerState:
         """The state at `now`; OPEN turns HALF_OPEN here once `timeout` has passed."""
         if self._state is BreakerState.OPEN:
-            assert self.opened_at is not None
-            if now >= self.opened_at + self.settings.timeout:
-                self._move(BreakerState.HALF_OPEN, self.opened_at + self.settings.timeout)
+            reopen = self.reopen_at
+            assert reopen is not None
+            if now >= reopen:
+                self._move(BreakerState.HALF_OPEN, reopen)
         return self._state
 
     @property
@@ -148,6 +152,8 @@ class CircuitBreakerPolicy:
     def reopen_at(self) -> float | None:
         """When an OPEN breaker turns HALF_OPEN; None in the other states."""
         if self._state is BreakerState.OPEN and self.opened_at is not None:
+            if self._held_until is not None:
+                return self._held_until
             return self.opened_at + self.settings.timeout
         return None
 
@@ -196,6 +202,20 @@ class CircuitBreakerPolicy:
             return
         self._record(now, failed=True, slow=self._is_slow(duration))
 
+    def hold(self, now: float, until: float) -> None:
+        """Force OPEN until `until` (an agent asked to be left alone: "retry after"), then
+        HALF_OPEN as after any timeout. A hold never shortens an OPEN period already running."""
+        if until <= now:
+            return
+        state = self.state(now)
+        if state is BreakerState.OPEN:
+            current = self.reopen_at
+            if current is not None and current >= until:
+                return
+        else:
+            self._move(BreakerState.OPEN, now)
+        self._held_until = until
+
     def reset(self, now: float) -> None:
         """Force CLOSED (an operator's decision), recording the transition if any."""
         if self._state is BreakerState.OPEN:
@@ -236,6 +256,7 @@ class CircuitBreakerPolicy:
         self.transitions.append((now, source, target))
         self._probes = 0
         self._successes = 0
+        self._held_until = None
         if target is BreakerState.OPEN:
             self.opened_at = now
         elif target is BreakerState.CLOSED:

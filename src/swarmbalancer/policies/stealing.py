@@ -91,6 +91,16 @@ def plan_steal(
     for level, quota in _quotas(queue, wanted, total):
         chosen.extend(t.id for t in _tail(queue.level_tasks(level), quota, thief, settings))
     if not chosen:
+        # every task in the levels' shares is pinned elsewhere: take what may move, least
+        # urgent level first, so an idle agent is not kept idle by a few pinned tails
+        for level in reversed(Priority):
+            if queue.level_len(level):
+                chosen.extend(
+                    t.id for t in _tail(queue.level_tasks(level), wanted, thief, settings)
+                )
+                if chosen:
+                    break
+    if not chosen:
         return None
     return StealPlan(victim=victim.id, thief=thief.id, task_ids=tuple(chosen))
 

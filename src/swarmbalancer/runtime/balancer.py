@@ -6,7 +6,8 @@ import asyncio
 import inspect
 import itertools
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
@@ -14,25 +15,19 @@ from typing import Any
 from swarmbalancer.clock import Clock, MonotonicClock
 from swarmbalancer.config import BalancerConfig
 from swarmbalancer.coordinator import Coordinator, Outcome
-from swarmbalancer.errors import QueueFull, TaskFailed
+from swarmbalancer.errors import AgentError, QueueFull, TaskFailed, TaskRejected
 from swarmbalancer.model import AgentSpec, Priority, Task, TaskState
 from swarmbalancer.runtime.handles import TaskHandle
+from swarmbalancer.runtime.jobs import check_keywords, merged
+from swarmbalancer.runtime.outcomes import Failure, classify
 from swarmbalancer.store.base import Store
 
 #: A worker Task lets the loop run others after this many tasks in a row that never waited.
 _YIELD_EVERY = 16
+#: The most attempt errors a TaskFailed keeps (the newest).
+_KEEP_ERRORS = 16
 
 Handler = Callable[[Task], Awaitable[Any]] | Callable[[Task], Any]
-
-
-def _finished_handle(task: Task) -> TaskHandle:
-    """A handle for a task accepted earlier that is no longer pending here (its result is gone)."""
-    handle = TaskHandle(task)
-    failed = task.state is TaskState.FAILED
-    handle._resolve(
-        None, TaskFailed(task.id, task.attempt, task.error or "failed") if failed else None
-    )
-    return handle
 
 
 class Balancer:
@@ -55,13 +50,18 @@ class Balancer:
         self._clock = clock or MonotonicClock()
         self._now = self._clock.now
         self._bounded = self.config.max_queue_size is not None
+        self._non_retryable = frozenset(self.config.non_retryable)
         self._handlers: dict[str, tuple[Handler, bool]] = {}
         self._handles: dict[str, TaskHandle] = {}
-        self._keyed: dict[str, TaskHandle] = {}
+        self._keyed: OrderedDict[str, TaskHandle] = OrderedDict()
+        self._key_limit: int = getattr(self._coord.store, "remember_keys", 100_000)
         self._running_tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
         self._executor: ThreadPoolExecutor | None = None
+        self._pool_size = 0
         self._max_threads = max_threads
+        self._plain_capacity = 0  # total capacity of agents with plain handlers, ever added
         self._outstanding = 0
         self._drained = asyncio.Event()
         self._space = asyncio.Event()
@@ -75,19 +75,28 @@ class Balancer:
     async def start(self) -> None:
         """Start dispatching; `async with` calls this for you."""
         self._loop = asyncio.get_running_loop()
+        self._stopping = False
         self._pump()
 
     async def stop(self, *, drain: bool = True) -> None:
-        """Finish (or, with drain=False, cancel) what runs, then release threads and timers."""
+        """Finish (or, with drain=False, cancel) every task, then release threads and timers.
+
+        Without draining, running handlers get CancelledError and every task still waiting is
+        cancelled: each handle ends cancelled and the report counts them as `cancelled`. A plain
+        handler's thread cannot be stopped; the balancer does not wait for it.
+        """
         if drain:
             await self.join()
+        self._stopping = True
         for task in list(self._running_tasks):
             task.cancel()
         if self._running_tasks:
             await asyncio.gather(*self._running_tasks, return_exceptions=True)
+        self._cancel_waiting()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+            self._timer_at = None
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -105,6 +114,10 @@ class Balancer:
     ) -> None:
         await self.stop(drain=exc_type is None)
 
+    def now(self) -> float:
+        """The balancer's clock, in seconds: the one `deadline=` is read on."""
+        return self._now()
+
     # -- agents -------------------------------------------------------------------------------
     def add_agent(
         self,
@@ -118,7 +131,14 @@ class Balancer:
         speed: float = 1.0,
         tags: Iterable[str] = (),
     ) -> None:
-        """Register an agent; `handler(task)` may be async or plain (plain runs in a thread)."""
+        """Register an agent; `handler(task)` may be async or plain (plain runs in a thread).
+
+        The thread pool grows to the total capacity of the plain agents (or `max_threads`).
+        """
+        if not callable(handler):
+            raise AgentError(f"handler: {handler!r} is not callable")
+        if isinstance(tags, str):
+            raise AgentError(f"tags: {tags!r} must be a list of strings, not one string")
         spec = AgentSpec(
             id=agent_id,
             capacity=capacity,
@@ -128,17 +148,36 @@ class Balancer:
             cost=cost,
             tags=frozenset(tags),
         )
+        existing = self._agent(agent_id)
+        if existing is not None:
+            state = "still draining" if existing.draining else "already registered"
+            raise AgentError(f"agent_id: {agent_id!r} is {state}")
         is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
             type(handler).__call__
         )
         self._coord.add_agent(spec, self._now())
         self._handlers[agent_id] = (handler, is_async)
+        if not is_async:
+            self._plain_capacity += capacity
         self._pump()
 
     def remove_agent(self, agent_id: str) -> None:
         """Stop routing to an agent: its queue moves to the others, its running tasks finish."""
+        existing = self._agent(agent_id)
+        if existing is None:
+            raise AgentError(f"agent_id: {agent_id!r} is not registered")
+        if existing.draining:
+            raise AgentError(f"agent_id: {agent_id!r} is already being removed")
         self._coord.remove_agent(agent_id, self._now())
         self._pump()
+
+    def _agent(self, agent_id: object) -> Any:
+        if not isinstance(agent_id, str):
+            raise AgentError(f"agent_id: {agent_id!r} is not a string")
+        try:
+            return self._coord.store.agent(agent_id)
+        except KeyError:
+            return None
 
     # -- tasks --------------------------------------------------------------------------------
     async def submit(
@@ -157,49 +196,121 @@ class Balancer:
         max_retries: int | None = None,
         period: float | None = None,
     ) -> TaskHandle:
-        """Accept a task and return its handle (the first handle again for a repeated key)."""
-        if self._loop is None:
-            raise RuntimeError("the balancer is not running: use `async with balancer:` first")
-        if idempotency_key is not None and idempotency_key in self._keyed:
-            return self._keyed[idempotency_key]
+        """Accept a task and return its handle (the first handle again for a repeated key).
+
+        `deadline` is absolute on `now()` and must not be past; `within` is relative.
+        """
+        self._check_running()
+        now = self._now()
+        task = self._make(
+            payload,
+            now,
+            priority,
+            tenant,
+            deadline,
+            within,
+            estimate,
+            affinity,
+            region,
+            idempotency_key,
+            task_id,
+            max_retries,
+            period,
+        )
+        if idempotency_key is not None or task_id is not None:
+            known = self._fresh(task)
+            if known is not None:
+                return known
         if self._bounded:
             await self._wait_for_space()
-        now = self._now()
-        task = Task.create(
-            payload,
-            now=now,
-            priority=priority,
-            tenant=tenant,
-            deadline=deadline,
-            within=within,
-            estimate=estimate,
-            affinity=affinity,
-            region=region,
-            idempotency_key=idempotency_key,
-            task_id=task_id or f"{self._prefix}-{next(self._ids)}",
-            max_retries=self.config.max_retries if max_retries is None else max_retries,
-            period=period,
-        )
-        accepted = self._coord.submit(task, now)
-        if accepted is not task:  # the store knew the idempotency key: the first task's handle
-            return self._handles.get(accepted.id) or _finished_handle(accepted)
-        handle = TaskHandle(task)
-        self._handles[task.id] = handle
-        if not self._outstanding:
-            self._drained.clear()
-        self._outstanding += 1
-        if idempotency_key is not None:
-            self._keyed[idempotency_key] = handle
+            task.submitted_at = self._now()
+        handle = self._accept(task)
         self._pump_soon()
         return handle
 
+    async def submit_many(self, payloads: Iterable[Any], **keywords: Any) -> list[TaskHandle]:
+        """Submit a batch: `keywords` (submit's) apply to every item; an item may be a `Job`
+        whose own fields override them. Every item is validated before any is accepted.
+
+        Returns the handles in the items' order. With `maxQueueSize` and `queueFull: raise`, a
+        batch that does not fit raises QueueFull before accepting anything; with `wait`, it
+        waits for room item by item.
+        """
+        self._check_running()
+        check_keywords(keywords)
+        now = self._now()
+        tasks = [self._make_item(item, keywords, now) for item in payloads]
+        self._check_batch(tasks)
+        self._check_fresh(tasks)
+        handles: list[TaskHandle] = []
+        accepted: list[TaskHandle] = []
+        try:
+            for task in tasks:
+                known = self._known(task)
+                if known is not None:
+                    handles.append(known)
+                    continue
+                if self._bounded:
+                    await self._wait_for_space()
+                    task.submitted_at = self._now()
+                handle = self._accept(task)
+                handles.append(handle)
+                accepted.append(handle)
+        except BaseException:
+            for handle in accepted:  # admission control refused one: take the batch back
+                handle.cancel()
+            raise
+        self._pump_soon()
+        return handles
+
+    async def map(self, payloads: Iterable[Any], **keywords: Any) -> AsyncIterator[Any]:
+        """Submit every item and yield the results in submission order, as `Executor.map` does.
+
+        A task that failed raises TaskFailed at its position. Items are validated before any is
+        submitted; with `maxQueueSize` they are submitted lazily, at most that many ahead of
+        the consumer, so memory stays bounded. Closing the iterator early cancels the rest.
+        """
+        self._check_running()
+        check_keywords(keywords)
+        limit = self.config.max_queue_size
+        pending: deque[TaskHandle] = deque()
+        try:
+            if limit is None:
+                pending.extend(await self.submit_many(payloads, **keywords))
+                while pending:
+                    yield await pending[0]
+                    pending.popleft()
+                return
+            items = list(payloads)
+            now = self._now()
+            tasks = [self._make_item(item, keywords, now) for item in items]
+            self._check_batch(tasks)
+            self._check_fresh(tasks)
+            for task in tasks:
+                known = self._known(task)
+                if known is None:
+                    await self._wait_for_space()
+                    task.submitted_at = self._now()
+                    known = self._accept(task)
+                    self._pump_soon()
+                pending.append(known)
+                if len(pending) >= limit:
+                    yield await pending[0]
+                    pending.popleft()
+            while pending:
+                yield await pending[0]
+                pending.popleft()
+        finally:
+            for handle in pending:
+                handle.cancel()
+
     async def join(self) -> None:
-        """Wait until every accepted task has completed or failed."""
+        """Wait until every accepted task has completed, failed or been cancelled."""
         while self._outstanding:
             await self._drained.wait()
 
     def report(self) -> dict[str, Any]:
-        """The metrics report: a JSON-serialisable dict (docs/metrics.md)."""
+        """The metrics report: a strict-JSON dict (docs/metrics.md)."""
         return self._coord.report()
 
     @property
@@ -210,7 +321,130 @@ class Balancer:
     def outstanding(self) -> int:
         return self._outstanding
 
-    # -- internals ----------------------------------------------------------------------------
+    # -- submission internals -----------------------------------------------------------------
+    def _check_running(self) -> None:
+        if self._loop is None:
+            raise RuntimeError("the balancer is not running: use `async with balancer:` first")
+
+    def _make(
+        self,
+        payload: Any,
+        now: float,
+        priority: Priority | str | None = None,
+        tenant: str | None = None,
+        deadline: float | None = None,
+        within: float | None = None,
+        estimate: float | None = None,
+        affinity: str | Iterable[str] | None = None,
+        region: str | None = None,
+        idempotency_key: str | None = None,
+        task_id: str | None = None,
+        max_retries: int | None = None,
+        period: float | None = None,
+    ) -> Task:
+        """A validated task (not yet accepted); every bad field raises TaskRejected naming it."""
+        task = Task.create(
+            payload,
+            now=now,
+            priority="normal" if priority is None else priority,
+            tenant=tenant,
+            deadline=deadline,
+            within=within,
+            estimate=estimate,
+            affinity=affinity,
+            region=region,
+            idempotency_key=idempotency_key,
+            task_id=f"{self._prefix}-{next(self._ids)}" if task_id is None else task_id,
+            max_retries=self.config.max_retries if max_retries is None else max_retries,
+            period=period,
+        )
+        if deadline is not None and deadline < now:
+            raise TaskRejected(
+                f"deadline: {deadline!r} is already past (now() is {now:.6f}); "
+                "deadlines are absolute on Balancer.now(), use `within` for a relative one"
+            )
+        return task
+
+    def _make_item(self, item: Any, keywords: dict[str, Any], now: float) -> Task:
+        payload, fields = merged(item, keywords)
+        return self._make(payload, now, **fields)
+
+    def _check_batch(self, tasks: list[Task]) -> None:
+        """Refuse a batch with a task id twice, or one that cannot fit a `raise` queue."""
+        ids = {t.id for t in tasks}
+        if len(ids) != len(tasks):
+            seen: set[str] = set()
+            for t in tasks:
+                if t.id in seen:
+                    raise TaskRejected(f"task_id: {t.id!r} appears twice in the batch")
+                seen.add(t.id)
+        limit = self.config.max_queue_size
+        if limit is not None and self.config.queue_full == "raise":
+            self._pump()
+            room = limit - self._coord.queued_total()
+            if len(tasks) > room:
+                raise QueueFull(f"maxQueueSize: {limit} tasks, room for {max(room, 0)} more")
+
+    def _known(self, task: Task) -> TaskHandle | None:
+        """The handle of an earlier task with the same idempotency key, if any."""
+        key = task.idempotency_key
+        if key is None:
+            return None
+        return self._keyed.get(key)
+
+    def _check_fresh(self, tasks: list[Task]) -> None:
+        """Refuse a batch naming a task id already in use (generated ids never are)."""
+        ours = f"{self._prefix}-"
+        for task in tasks:
+            if task.idempotency_key is not None or not task.id.startswith(ours):
+                self._fresh(task)
+
+    def _fresh(self, task: Task) -> TaskHandle | None:
+        """The earlier handle for a repeated idempotency key; else None, after checking that a
+        task id the user chose is not in use."""
+        known = self._known(task)
+        if known is None and self._coord.store.get(task.id) is not None:
+            raise TaskRejected(f"task_id: {task.id!r} is already in use")
+        return known
+
+    def _accept(self, task: Task) -> TaskHandle:
+        """Hand a validated task to the coordinator and return its new handle."""
+        loop = self._loop
+        assert loop is not None
+        accepted = self._coord.submit(task, task.submitted_at)
+        if accepted is not task:  # the store still knew the key: the first task's handle
+            return self._handles.get(accepted.id) or self._finished_handle(accepted)
+        handle = TaskHandle(task, self, loop)
+        self._handles[task.id] = handle
+        if not self._outstanding:
+            self._drained.clear()
+        self._outstanding += 1
+        key = task.idempotency_key
+        if key is not None:
+            keyed = self._keyed
+            keyed[key] = handle
+            if len(keyed) > self._key_limit:
+                keyed.popitem(last=False)
+        return handle
+
+    def _finished_handle(self, task: Task) -> TaskHandle:
+        """A handle for a task accepted earlier whose own handle is no longer kept (its result
+        is gone: a completed one gives None)."""
+        loop = self._loop
+        assert loop is not None
+        handle = self._handles.get(task.id)
+        if handle is not None:
+            return handle
+        handle = TaskHandle(task, None, loop)
+        if task.state is TaskState.CANCELLED:
+            handle._cancel_now()
+        elif task.state is TaskState.FAILED:
+            handle.set_exception(TaskFailed(task.id, task.attempt, task.error or "failed"))
+            handle._log_traceback = False
+        else:
+            handle.set_result(None)
+        return handle
+
     async def _wait_for_space(self) -> None:
         limit = self.config.max_queue_size
         if limit is None:
@@ -223,6 +457,56 @@ class Balancer:
             self._space.clear()
             await self._space.wait()
 
+    # -- cancellation -------------------------------------------------------------------------
+    def _cancel_handle(self, handle: TaskHandle, msg: Any) -> bool:
+        """`TaskHandle.cancel`: remove a waiting task now, interrupt a running one."""
+        task = handle.task
+        if task.state is TaskState.RUNNING:
+            if not handle._cancelling:
+                handle._cancelling = True
+                worker = handle._worker
+                if worker is not None:
+                    worker.cancel(msg)
+                # else: claimed but not started; its attempt sees the flag and does not start
+            return True
+        if self._coord.cancel(task.id, self._now()) is None:
+            handle._cancel_now(msg)  # not ours any more (the balancer has stopped)
+            return True
+        self._settled(handle, task)
+        handle._cancel_now(msg)
+        if self._bounded:
+            self._space.set()
+        return True
+
+    def _cancel_waiting(self) -> None:
+        """On stop without draining: cancel every task still known, wherever it is."""
+        now = self._now()
+        for handle in list(self._handles.values()):
+            task = handle.task
+            if task.state is TaskState.RUNNING:  # its worker was cancelled before it started
+                self._coord.finish(task, now, ok=False, cancelled=True)
+            else:
+                self._coord.cancel(task.id, now)
+            self._settled(handle, task)
+            handle._cancel_now()
+
+    def _abandoned(self, task: Task) -> None:
+        """A task the coordinator failed without running it (parked past `parkTimeout`)."""
+        handle = self._handles.get(task.id)
+        if handle is None:
+            return
+        self._settled(handle, task)
+        if not handle.done():
+            handle.set_exception(TaskFailed(task.id, task.attempt, task.error or "failed"))
+            handle._log_traceback = False  # failures are counted in the report
+
+    def _settled(self, handle: TaskHandle, task: Task) -> None:
+        self._handles.pop(task.id, None)
+        self._outstanding -= 1
+        if not self._outstanding:
+            self._drained.set()
+
+    # -- running ------------------------------------------------------------------------------
     def _pump_soon(self) -> None:
         """Dispatch once at the next loop iteration, however many submits and finishes come first.
 
@@ -238,12 +522,12 @@ class Balancer:
 
     def _pump(self, now: float | None = None) -> None:
         loop = self._loop
-        if loop is None:
+        if loop is None or self._stopping:
             return
         coord = self._coord
         assignments = coord.dispatch(self._now() if now is None else now)
         for task in coord.take_abandoned():
-            self._settle(task, Outcome.FAILED, None, task.error)
+            self._abandoned(task)
         for a in assignments:
             self._running_tasks.add(loop.create_task(self._work(a.task, a.agent.id)))
         if assignments:
@@ -256,79 +540,164 @@ class Balancer:
         One asyncio Task serves a slot for as long as its agent has work, so a busy swarm costs
         one handler call per task rather than a new Task; it yields to the loop every few tasks.
         """
+        me = asyncio.current_task()
+        assert me is not None
         try:
             ran = 0
             now = self._now()
             while task is not None:
-                now = await self._attempt(task, agent_id, now)
+                now = await self._attempt(task, agent_id, now, me)
                 ran += 1
                 if ran % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
                     now = self._now()
-                if self._loop is None:
+                if self._loop is None or self._stopping:
                     return
                 task = self._coord.next_for(agent_id, now)
                 if task is not None and self._bounded:
                     self._space.set()  # a queued task left its queue: a waiting submit may go
         finally:
-            self._running_tasks.discard(asyncio.current_task())
+            self._running_tasks.discard(me)
 
-    async def _attempt(self, task: Task, agent_id: str, started: float) -> float:
+    async def _attempt(
+        self, task: Task, agent_id: str, started: float, me: asyncio.Task[None]
+    ) -> float:
         """Run one attempt, begun at `started`, and report it to the coordinator; returns the
-        time it ended."""
+        time it ended.
+
+        Whatever the handler raises, BaseException included, ends the attempt here, so its
+        slot is freed and its handle resolved; KeyboardInterrupt and SystemExit then propagate.
+        """
+        handle = self._handles[task.id]
+        if handle._cancelling:  # cancelled after its claim, before it began
+            return self._end_cancelled(handle, task, started)
         handler, is_async = self._handlers[agent_id]
         timeout = self.config.task_timeout
-        result: Any = None
-        error: str | None = None
-        limit = asyncio.timeout(timeout) if timeout else None
+        limit: asyncio.Timeout | None = None
+        handle._worker = me
         try:
-            if limit is not None:
+            if not is_async:
+                result = await self._in_thread(handler, task, handle, me)
+            elif timeout:
+                limit = asyncio.timeout(timeout)
                 async with limit:
-                    result = await self._call(handler, is_async, task)
+                    result = await handler(task)
             else:
-                result = await self._call(handler, is_async, task)
-        except TimeoutError as exc:
-            ours = limit is not None and limit.expired()
-            error = f"timeout after {timeout}s" if ours else f"TimeoutError: {exc}"
+                result = await handler(task)
         except asyncio.CancelledError:
-            error = "cancelled"
-            now = self._now()
-            outcome = self._coord.finish(task, now, ok=False, error=error, duration=now - started)
-            self._settle(task, outcome, None, error)
+            handle._worker = None
+            if _cancel_requested(handle) and not self._stopping:
+                me.uncancel()  # the user cancelled this task, not the worker: carry on
+                return self._end_cancelled(handle, task, started)
+            self._end_cancelled(handle, task, started)
             raise
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
+        except TimeoutError as exc:
+            handle._worker = None
+            if self._forget_cancel(handle, me):
+                return self._end_cancelled(handle, task, started)
+            ours = limit is not None and limit.expired()
+            text = f"timeout after {timeout}s" if ours else f"TimeoutError: {exc}"
+            return self._end_failed(handle, task, started, Failure(exc, text, True, None))
+        except BaseException as exc:
+            handle._worker = None
+            if self._forget_cancel(handle, me):
+                self._end_cancelled(handle, task, started)
+            else:
+                self._end_failed(handle, task, started, classify(exc, self._non_retryable))
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                me.add_done_callback(_retrieve)  # the loop re-raises it; the Task need not log it
+                raise  # the program is being stopped: after the bookkeeping, let it stop
+            return self._now()
+        handle._worker = None
+        if _cancel_requested(handle):
+            if me.cancelling():
+                me.uncancel()
+            if not is_async:  # a thread cannot be interrupted: its result is discarded
+                return self._end_cancelled(handle, task, started)
         now = self._now()
-        outcome = self._coord.finish(
-            task, now, ok=error is None, error=error, duration=now - started
-        )
-        self._settle(task, outcome, result, error)
+        duration = now - started
+        if timeout and not is_async and duration > timeout:
+            self._coord.recorder.late_results += 1
+        outcome = self._coord.finish(task, now, ok=True, duration=duration)
+        if outcome is Outcome.DONE:
+            self._settled(handle, task)
+            if not handle.done():
+                handle.set_result(result)
         self._pump_soon()
         return now
 
-    def _call(self, handler: Handler, is_async: bool, task: Task) -> Awaitable[Any]:
-        if is_async:
-            return handler(task)
-        return asyncio.get_running_loop().run_in_executor(self._threads(), handler, task)
+    def _forget_cancel(self, handle: TaskHandle, me: asyncio.Task[None]) -> bool:
+        """Was the task cancelled by the user while its handler ended with another error? Then
+        the attempt ends as cancelled, and the worker, which goes on serving its slot, takes the
+        request back."""
+        if not _cancel_requested(handle) or self._stopping:
+            return False
+        if me.cancelling():
+            me.uncancel()
+        return True
 
-    def _settle(self, task: Task, outcome: Outcome, result: Any, error: str | None) -> None:
-        if outcome is Outcome.RETRY:
-            return
-        handle = self._handles.pop(task.id)
-        if outcome is Outcome.DONE:
-            handle._resolve(result, None)
-        else:
-            handle._resolve(None, TaskFailed(task.id, task.attempt, error or "failed"))
-        self._outstanding -= 1
-        if not self._outstanding:
-            self._drained.set()
+    async def _in_thread(
+        self, handler: Handler, task: Task, handle: TaskHandle, me: asyncio.Task[None]
+    ) -> Any:
+        """Run a plain handler in the pool and wait for its thread to return, even when the
+        task is cancelled meanwhile (its slot stays busy until then); only stopping the
+        balancer stops the wait."""
+        future = self._threads().submit(handler, task)
+        waiter = asyncio.wrap_future(future)
+        while True:
+            try:
+                return await waiter
+            except asyncio.CancelledError:
+                if self._stopping or not handle._cancelling or future.cancelled():
+                    raise
+                me.uncancel()
+                waiter = asyncio.wrap_future(future)
+
+    def _end_cancelled(self, handle: TaskHandle, task: Task, started: float) -> float:
+        now = self._now()
+        self._coord.finish(task, now, ok=False, duration=now - started, cancelled=True)
+        self._settled(handle, task)
+        handle._cancel_now()
+        self._pump_soon()
+        return now
+
+    def _end_failed(
+        self, handle: TaskHandle, task: Task, started: float, failure: Failure
+    ) -> float:
+        now = self._now()
+        errors = handle._errors
+        if errors is None:
+            errors = handle._errors = []
+        errors.append(failure.error)
+        if len(errors) > _KEEP_ERRORS:
+            del errors[0]
+        outcome = self._coord.finish(
+            task,
+            now,
+            ok=False,
+            error=failure.text,
+            duration=now - started,
+            retryable=failure.retryable,
+            retry_after=failure.retry_after,
+        )
+        if outcome is Outcome.FAILED:
+            self._settled(handle, task)
+            if not handle.done():
+                handle.set_exception(TaskFailed(task.id, task.attempt, failure.text, tuple(errors)))
+                handle._log_traceback = False  # failures are counted in the report
+        self._pump_soon()
+        return now
 
     def _threads(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                self._max_threads, thread_name_prefix="swarmbalancer"
-            )
-        return self._executor
+        """The pool for plain handlers, as large as their total capacity (or `max_threads`)."""
+        wanted = self._max_threads or max(self._plain_capacity, 1)
+        pool = self._executor
+        if pool is None or self._pool_size < wanted:
+            if pool is not None:
+                pool.shutdown(wait=False)  # its threads finish what they run, then exit
+            pool = self._executor = ThreadPoolExecutor(wanted, thread_name_prefix="swarmbalancer")
+            self._pool_size = wanted
+        return pool
 
     def _arm_timer(self) -> None:
         loop = self._loop
@@ -346,6 +715,18 @@ class Balancer:
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
+        if self._stopping:
+            return
         now = self._now()
         self._coord.tick(now)
         self._pump(now)
+
+
+def _cancel_requested(handle: TaskHandle) -> bool:
+    """Has the user cancelled this handle's task? (Read again after each await.)"""
+    return handle._cancelling
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -11,7 +11,7 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from pydantic.alias_generators import to_snake
 
@@ -79,10 +79,7 @@ class CircuitBreaker:
 
     # -- context manager ----------------------------------------------------------------------
     async def __aenter__(self) -> CircuitBreaker:
-        now = self.clock.now()
-        if not self.policy.allow(now):
-            raise CircuitOpenError(f"circuit {self.name!r} is {self.policy.state(now).value}")
-        self._started.append(now)
+        self._enter()
         return self
 
     async def __aexit__(
@@ -91,6 +88,18 @@ class CircuitBreaker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._exit(exc)
+
+    def _enter(self) -> float:
+        """Ask for a permit; raises CircuitOpenError when refused. Returns the start time."""
+        now = self.clock.now()
+        if not self.policy.allow(now):
+            raise CircuitOpenError(f"circuit {self.name!r} is {self.policy.state(now).value}")
+        self._started.append(now)
+        return now
+
+    def _exit(self, exc: BaseException | None) -> None:
+        """Record the outcome of the call the last permit was for."""
         started = self._started.pop() if self._started else None
         now = self.clock.now()
         duration = None if started is None else now - started
@@ -124,7 +133,7 @@ class CircuitBreaker:
         fallback: Callable[..., Any] | None,
     ) -> Any:
         try:
-            await self.__aenter__()
+            self._enter()
         except CircuitOpenError:
             if fallback is None:
                 raise
@@ -132,21 +141,45 @@ class CircuitBreaker:
         try:
             result = await _maybe_await(fn(*args, **kwargs))
         except BaseException as exc:
-            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            self._exit(exc)
             raise
-        await self.__aexit__(None, None, None)
+        self._exit(None)
         return result
 
-    def __call__(self, fn: Callable[P, Awaitable[R]] | Callable[P, R]) -> Callable[P, Awaitable[R]]:
-        """Decorate a function: the result is an async function guarded by this breaker.
+    @overload
+    def __call__(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...
 
-        A plain function runs inline on the event loop; wrap blocking work in
-        `asyncio.to_thread` yourself if it should not hold the loop.
-        """
+    @overload
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]: ...
+
+    def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
+        """Decorate a function: an async function stays async, a plain one stays plain, each
+        guarded by this breaker (a plain one's fallback is called plainly too)."""
+        if not inspect.iscoroutinefunction(fn):
+            return self._plain(fn)
 
         @functools.wraps(fn)
-        async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-            return cast(R, await self._guarded(fn, args, kwargs, self.fallback))
+        async def guarded(*args: P.args, **kwargs: P.kwargs) -> Any:
+            return await self._guarded(fn, args, kwargs, self.fallback)
+
+        return guarded
+
+    def _plain(self, fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                self._enter()
+            except CircuitOpenError:
+                if self.fallback is None:
+                    raise
+                return cast(R, self.fallback(*args, **kwargs))
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                self._exit(exc)
+                raise
+            self._exit(None)
+            return result
 
         return guarded
 

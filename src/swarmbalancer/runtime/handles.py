@@ -1,72 +1,59 @@
-"""Task handles: what `Balancer.submit` returns, awaitable for the task's result."""
+"""Task handles: what `Balancer.submit` returns, an asyncio future of the task's result."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
-from typing import Any
+from typing import Any, Protocol
 
-from swarmbalancer.errors import TaskFailed
 from swarmbalancer.model import Task
 
 
-def _silence(future: asyncio.Future[Any]) -> None:
-    """Mark a failed task's exception as seen: failures are counted in the report."""
-    if not future.cancelled():
-        future.exception()
+class _Canceller(Protocol):
+    def _cancel_handle(self, handle: TaskHandle, msg: Any) -> bool: ...
 
 
-class TaskHandle:
-    """An accepted task; `await handle` gives the handler's return value or raises TaskFailed.
+class TaskHandle(asyncio.Future[Any]):
+    """An accepted task as an asyncio future: `await handle` gives the handler's return value or
+    raises TaskFailed (or CancelledError once cancelled).
 
-    The future behind it is made only when someone awaits a task that has not finished yet, so a
-    swarm of fire-and-forget tasks costs no future each.
+    Being a real future, a handle works with `asyncio.gather`, `wait`, `as_completed`, `wait_for`
+    and done callbacks at no extra cost. `cancel()` takes a waiting task out of its queue at once;
+    a running one is cancelled as an asyncio Task is: the handler gets CancelledError (a plain
+    handler's thread cannot be interrupted: the handle is cancelled once the thread returns).
+    As for any awaited future, a coroutine cancelled while awaiting a handle cancels the task;
+    await `asyncio.shield(handle)` to keep it running.
     """
 
-    __slots__ = ("_done", "_error", "_future", "_result", "task")
+    __slots__ = ("_cancelling", "_errors", "_owner", "_worker", "task")
 
-    def __init__(self, task: Task) -> None:
+    def __init__(
+        self, task: Task, owner: _Canceller | None, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        super().__init__(loop=loop)
         self.task = task
-        self._future: asyncio.Future[Any] | None = None
-        self._done = False
-        self._result: Any = None
-        self._error: TaskFailed | None = None
+        self._owner = owner
+        self._worker: asyncio.Task[Any] | None = None  # the worker running an attempt now
+        self._cancelling = False
+        self._errors: list[BaseException] | None = None
 
     @property
     def id(self) -> str:
         return self.task.id
 
-    def done(self) -> bool:
-        return self._done
+    def cancel(self, msg: Any | None = None) -> bool:
+        """Cancel the task: a queued, parked or delayed one is removed (counted as cancelled in
+        the report); a running one is interrupted. False when it has already finished."""
+        if self.done():
+            return False
+        owner = self._owner
+        if owner is None:
+            return super().cancel(msg)
+        return owner._cancel_handle(self, msg)
 
-    def result(self) -> Any:
-        """The result of a finished task (raises TaskFailed, or InvalidStateError if not done)."""
-        if not self._done:
-            raise asyncio.InvalidStateError(f"task {self.task.id!r} has not finished")
-        if self._error is not None:
-            raise self._error
-        return self._result
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        if not self._done:
-            future = self._future
-            if future is None or future.cancelled():
-                future = self._future = asyncio.get_running_loop().create_future()
-            # shielded: one awaiter being cancelled must not cancel the result for the others
-            yield from asyncio.shield(future).__await__()
-        return self.result()
-
-    def _resolve(self, result: Any, error: TaskFailed | None) -> None:
-        """Called once by the balancer when the task completed or finally failed."""
-        self._done, self._result, self._error = True, result, error
-        future = self._future
-        if future is None or future.done():
-            return
-        if error is None:
-            future.set_result(result)
-        else:
-            future.add_done_callback(_silence)
-            future.set_exception(error)
+    def _cancel_now(self, msg: Any | None = None) -> None:
+        """Resolve as cancelled (the balancer's side of `cancel`)."""
+        if not self.done():
+            super().cancel(msg)
 
     def __repr__(self) -> str:
         return f"TaskHandle(id={self.task.id!r}, state={self.task.state.value!r})"

@@ -86,6 +86,11 @@ class Store(Protocol):
         """Take every queued task off an agent, leaving them unplaced (PENDING) for re-routing."""
         ...
 
+    def remove(self, task_id: str) -> Task | None:
+        """Take out a task that is not running (queued, parked or delayed), wherever it waits,
+        and mark it CANCELLED; None when it is running, finished or unknown."""
+        ...
+
     def ack(self, task_id: str, now: float, *, ok: bool, error: str | None = None) -> Task:
         """Finish an in-flight task (DONE or FAILED) and release its slot."""
         ...
@@ -112,11 +117,6 @@ class Store(Protocol):
 
     def oldest_parked(self) -> float | None:
         """When the task parked longest ago was first parked, or None with nothing parked."""
-        ...
-
-    def remove(self, task_id: str) -> Task | None:
-        """Take out and forget a task that is not running (queued, parked or delayed), e.g. to
-        cancel it; None when it is running, finished or unknown."""
         ...
 
     def expired(self, now: float) -> list[Task]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Iterable
@@ -71,6 +72,11 @@ class MemoryStore:
         return queue
 
     # -- tasks --------------------------------------------------------------------------------
+    @property
+    def remember_keys(self) -> int:
+        """How many idempotency keys (the newest) are remembered."""
+        return self._remember
+
     def put(self, task: Task) -> tuple[Task, bool]:
         key = task.idempotency_key
         if key is not None:
@@ -172,23 +178,29 @@ class MemoryStore:
 
     def remove(self, task_id: str) -> Task | None:
         task = self._tasks.get(task_id)
-        if task is None or task.state is TaskState.RUNNING:
+        if task is None:
             return None
-        if task.state is TaskState.QUEUED:
-            if task.agent_id is None:
+        state = task.state
+        if state is TaskState.QUEUED:
+            agent_id = task.agent_id
+            if agent_id is None:
                 self._shared.remove((task_id,))
             else:
-                agent = self._agents[task.agent_id]
-                self._queue(task.agent_id).remove((task_id,))
+                self._queue(agent_id).remove((task_id,))
+                agent = self._agents[agent_id]
                 agent.queued -= 1
                 agent.backlog -= task.expected_work
                 self._bound -= 1
-        elif task.state is TaskState.DELAYED:
-            self._delayed = [d for d in self._delayed if d[2] != task_id]
+        elif state is TaskState.DELAYED:
+            self._delayed = [e for e in self._delayed if e[2] != task_id]
             heapq.heapify(self._delayed)
-        elif task in self._parked:
-            self._parked.remove(task)
+        elif state is TaskState.PENDING:
+            with contextlib.suppress(ValueError):  # not parked: accepted, being routed
+                self._parked.remove(task)
+        else:
+            return None  # running: only its attempt's end can finish it
         del self._tasks[task_id]
+        task.state = TaskState.CANCELLED
         task.agent_id = None
         return task
 
