@@ -118,3 +118,25 @@ def test_attempts_without_faults_take_what_attempt_outcome_says(
         faults=FaultPlan([]),
     )
     assert attempt.duration == outcome.duration and attempt.ok is not outcome.failed
+
+
+def test_with_one_priority_class_aging_changes_no_dispatch_order() -> None:
+    # Each agent is an M/M/1 queue at 90% load; aging (every 0.2 s of waiting) must keep FIFO.
+    workload = parse_workload(
+        {
+            "seed": 5,
+            "agents": [{"id": "a", "count": 10}],
+            "tasks": {
+                "count": 3000,
+                "work": {"dist": "exponential", "mean": 0.1},
+                "arrival": {"process": "poisson", "rate": 90},
+            },
+            "config": {"strategy": "random", "stealEnabled": False, "rebalanceEnabled": False},
+        },
+        Path("."),
+    )
+    aged = run(workload, aging_interval=0.2, aging_boost=1)
+    fifo = run(workload, aging_boost=0)
+    assert aged["sojourn_ms"]["max"] > 1000  # tasks waited through several aging intervals
+    assert aged["sojourn_ms"] == fifo["sojourn_ms"]
+    assert aged["queue_latency_ms"] == fifo["queue_latency_ms"]
