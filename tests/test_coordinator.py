@@ -42,7 +42,7 @@ def test_no_task_is_lost_or_run_twice_across_steals_migrations_breaker_trips_and
     s: dict,
 ) -> None:
     agents = [
-        AgentSpec(f"a{i}", capacity=c, speed=v, region="eu" if i % 2 else "us")
+        AgentSpec(f"a{i}", capacity=c, speed_hint=v, region="eu" if i % 2 else "us")
         for i, (c, v) in enumerate(s["agents"])
     ]
     failing = {f"a{i}": p for i, p in s["failing"].items() if i < len(agents)}
@@ -156,7 +156,7 @@ def test_affinity_holds_across_routing_stealing_and_migration() -> None:
     agents = [
         AgentSpec("a0", region="eu"),
         AgentSpec("a1", region="eu"),
-        AgentSpec("a2", region="us", speed=4.0),
+        AgentSpec("a2", region="us", speed_hint=4.0),
     ]
     tasks = [(0.0, _task(i, 0.02, affinity="eu" if i % 2 else None)) for i in range(200)]
     config = {
@@ -183,7 +183,7 @@ def test_periodic_tasks_beyond_the_liu_layland_bound_are_rejected_with_a_reason(
 
 
 def test_an_idle_fast_agent_steals_from_a_slow_agents_queue() -> None:
-    agents = [AgentSpec("slow", speed=1.0), AgentSpec("fast", speed=4.0)]
+    agents = [AgentSpec("slow", speed_hint=1.0), AgentSpec("fast", speed_hint=4.0)]
     prios = [Priority.CRITICAL, Priority.LOW]
     tasks = [(0.0, _task(i, 0.01, prios[i % 2], affinity=None)) for i in range(100)]
     _, trace, report = run_sim(

@@ -98,7 +98,7 @@ class Coordinator:
         """Register an agent; one joining a running swarm ramps up over `slowStart` seconds."""
         ramp = now if self._started and self.config.slow_start > 0 else None
         state = AgentState(
-            spec=spec, stats=AgentStats(speed=spec.speed), joined_at=now, ramp_from=ramp
+            spec=spec, stats=AgentStats(speed=spec.speed_hint or 1.0), joined_at=now, ramp_from=ramp
         )
         self.store.add_agent(state)
         self.breakers[spec.id] = CircuitBreakerPolicy(self._breaker_settings)

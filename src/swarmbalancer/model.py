@@ -197,12 +197,16 @@ def _affinity(value: str | Iterable[str] | None) -> frozenset[str] | None:
 
 @dataclass(slots=True)
 class AgentSpec:
-    """What a user declares about an agent: fixed for its lifetime."""
+    """What a user declares about an agent: fixed for its lifetime.
+
+    `speed_hint` is only a prior for the speed the balancer learns (work units per second), as a
+    deployment might guess it; None means no guess (the learned speed starts at 1.0).
+    """
 
     id: str
     capacity: int = 1
     weight: float = 1.0
-    speed: float = 1.0
+    speed_hint: float | None = None
     region: str | None = None
     cost: float = 0.0
     tags: frozenset[str] = frozenset()
@@ -214,9 +218,9 @@ class AgentSpec:
             raise TaskRejected(f"capacity: {self.capacity!r} is not a whole number")
         if self.capacity < 1:
             raise TaskRejected(f"capacity: must be >= 1, got {self.capacity}")
-        for name in ("weight", "speed"):
-            value = getattr(self, name)
-            _check_number(name, value, positive=True)
+        _check_number("weight", self.weight, positive=True)
+        if self.speed_hint is not None:
+            _check_number("speed_hint", self.speed_hint, positive=True)
         _check_number("cost", self.cost, positive=False)
         if self.cost < 0:
             raise TaskRejected(f"cost: must be >= 0, got {self.cost}")

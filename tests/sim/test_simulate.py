@@ -87,8 +87,16 @@ def test_a_timeline_changes_nothing_in_the_report() -> None:
     assert len(timeline.times) > 10
 
 
-def test_adaptive_is_near_the_lower_bound_on_the_heterogeneous_swarm() -> None:
-    workload = load_workload(SHARED / "heterogeneous.yaml")
+def with_speed_hints(workload: Workload) -> Workload:
+    """The workload with every agent's true speed passed to the balancer as its hint."""
+    groups = [g.model_copy(update={"speed_hint": g.speed}) for g in workload.agents]
+    return workload.model_copy(update={"agents": groups})
+
+
+def test_adaptive_told_the_speeds_is_near_the_lower_bound_on_the_heterogeneous_swarm() -> None:
+    # Told nothing, it binds the whole burst at submit before learning a speed (issue 9's late
+    # binding is what closes that gap); with hints it must be within 5% of the bound.
+    workload = with_speed_hints(load_workload(SHARED / "heterogeneous.yaml"))
     adaptive = run(workload, strategy="adaptive")
     round_robin = run(workload, strategy="round_robin")
     for report in (adaptive, round_robin):
@@ -98,21 +106,26 @@ def test_adaptive_is_near_the_lower_bound_on_the_heterogeneous_swarm() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(work=st.floats(0, 1e4), speed=st.floats(1e-3, 1e3), now=st.floats(0, 1e6))
-def test_attempts_without_faults_take_what_attempt_outcome_says(
-    work: float, speed: float, now: float
+@given(
+    work=st.floats(0, 1e4),
+    hint=st.one_of(st.none(), st.floats(1e-3, 1e3)),
+    agent_id=st.sampled_from(["slow-0", "mid-1", "fast-3"]),
+    now=st.floats(0, 1e6),
+)
+def test_attempts_without_faults_take_what_attempt_outcome_says_at_the_true_speed(
+    work: float, hint: float | None, agent_id: str, now: float
 ) -> None:
     workload = load_workload(SHARED / "heterogeneous.yaml")  # no faults: the short path
     sim = WorkloadSimulation(workload, workload.balancer_config())
     task = Task(id="t1", payload={"id": "t1", "work": work}, attempt=1)
-    agent = AgentState(spec=AgentSpec(id="x", speed=speed), stats=AgentStats(speed=speed))
+    agent = AgentState(spec=AgentSpec(id=agent_id, speed_hint=hint), stats=AgentStats(speed=1.0))
     attempt = sim._attempt(task, agent, now)
-    outcome = attempt_outcome(
+    outcome = attempt_outcome(  # the workload's speed, whatever the balancer was told
         seed=workload.seed,
         task_id="t1",
         attempt=1,
-        agent_id="x",
-        speed=speed,
+        agent_id=agent_id,
+        speed={"slow": 1.0, "mid": 2.0, "fast": 4.0}[agent_id.split("-")[0]],
         work=work,
         start=now,
         faults=FaultPlan([]),

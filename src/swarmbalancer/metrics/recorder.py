@@ -7,6 +7,8 @@ long simulation keeps memory bounded.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +61,18 @@ class Recorder:
         self._estimated = True
         self._work_sum = 0.0
         self._work_max = 0.0
-        self._arrival_bound = 0.0
+        self._reference_speeds: dict[str, float] = {}
+
+    def set_reference_speeds(self, speeds: Mapping[str, float]) -> None:
+        """The true speed of each agent, for the lower bound, from whoever knows them (a workload's
+        synthetic agents, the simulator); agents not named here fall back to their `speed_hint`."""
+        for agent_id, speed in speeds.items():
+            if not (speed > 0 and math.isfinite(speed)):
+                raise ValueError(f"reference speed of {agent_id!r}: must be > 0, got {speed!r}")
+        self._reference_speeds = dict(speeds)
+
+    def _speed_of(self, agent: AgentState) -> float | None:
+        return self._reference_speeds.get(agent.id, agent.spec.speed_hint)
 
     # -- events -------------------------------------------------------------------------------
     def agent_joined(self, agent: AgentState, now: float) -> None:
@@ -122,9 +135,12 @@ class Recorder:
         unless every task carried an estimate."""
         if not self._estimated or self.accepted == 0 or not self._agents:
             return None
-        states = [r.state for r in self._agents.values()]
-        total_speed = sum(s.spec.speed * s.spec.capacity for s in states)
-        fastest = max(s.spec.speed for s in states)
+        speeds = [(self._speed_of(r.state), r.state.spec.capacity) for r in self._agents.values()]
+        known = [(s, c) for s, c in speeds if s is not None]
+        if len(known) < len(speeds):
+            return None
+        total_speed = sum(s * c for s, c in known)
+        fastest = max(s for s, _ in known)
         return max(self._work_sum / total_speed, self._work_max / fastest)
 
     def report(self, open_tasks: int, breaker_states: dict[str, str]) -> dict[str, Any]:

@@ -115,15 +115,19 @@ class Balancer:
         weight: float = 1.0,
         region: str | None = None,
         cost: float = 0.0,
-        speed: float = 1.0,
+        speed_hint: float | None = None,
         tags: Iterable[str] = (),
     ) -> None:
-        """Register an agent; `handler(task)` may be async or plain (plain runs in a thread)."""
+        """Register an agent; `handler(task)` may be async or plain (plain runs in a thread).
+
+        `speed_hint` (work units per second) is only where the learned speed starts; leave it out
+        when unknown.
+        """
         spec = AgentSpec(
             id=agent_id,
             capacity=capacity,
             weight=weight,
-            speed=speed,
+            speed_hint=speed_hint,
             region=region,
             cost=cost,
             tags=frozenset(tags),
