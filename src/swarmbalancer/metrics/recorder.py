@@ -12,18 +12,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from swarmbalancer.metrics.bound import MakespanBound
 from swarmbalancer.metrics.stats import LatencySummary, jain_index, variance
 from swarmbalancer.model import WEIGHTED_LEVELS, AgentState, Priority, Task
 
 
 @dataclass(slots=True)
 class _AgentRecord:
-    state: AgentState
-    joined_at: float
-    left_at: float | None = None
+    """One agent id over the whole run: counts add up across its incarnations (leave, rejoin)."""
+
+    state: AgentState  # the latest incarnation
+    spans: list[tuple[float, float | None, int]]  # (joined, left or None, capacity) per incarnation
     completed: int = 0
     failed_attempts: int = 0
     busy_s: float = 0.0
+
+    @property
+    def capacity(self) -> int:
+        """The largest capacity it ever had (what a lower bound may assume)."""
+        return max(span[2] for span in self.spans)
 
 
 @dataclass(slots=True)
@@ -36,7 +43,10 @@ class _LevelRecord:
 @dataclass(slots=True)
 class _TenantRecord:
     completed: int = 0
+    open: int = 0  # accepted, not finished
     service_s: float = 0.0
+    backlogged_service_s: float = 0.0  # attempts finished while every tenant had open tasks
+    queue_latency: LatencySummary = field(default_factory=LatencySummary)
 
 
 class Recorder:
@@ -58,9 +68,9 @@ class Recorder:
         self._agents: dict[str, _AgentRecord] = {}
         self._levels = {p: _LevelRecord() for p in Priority}
         self._tenants: dict[str, _TenantRecord] = {}
+        self._backlogged_tenants = 0  # tenants with open tasks
         self._estimated = True
-        self._work_sum = 0.0
-        self._work_max = 0.0
+        self._bound = MakespanBound()
         self._reference_speeds: dict[str, float] = {}
 
     def set_reference_speeds(self, speeds: Mapping[str, float]) -> None:
@@ -76,10 +86,22 @@ class Recorder:
 
     # -- events -------------------------------------------------------------------------------
     def agent_joined(self, agent: AgentState, now: float) -> None:
-        self._agents[agent.id] = _AgentRecord(agent, joined_at=now)
+        record = self._agents.get(agent.id)
+        span = (now, None, agent.spec.capacity)
+        if record is None:
+            self._agents[agent.id] = _AgentRecord(agent, [span])
+            return
+        record.state = agent
+        joined, left, capacity = record.spans[-1]
+        if left is None:  # rejoined without leaving: its presence ends where the new one starts
+            record.spans[-1] = (joined, now, capacity)
+        record.spans.append(span)
 
     def agent_left(self, agent_id: str, now: float) -> None:
-        self._agents[agent_id].left_at = now
+        record = self._agents[agent_id]
+        joined, left, capacity = record.spans[-1]
+        if left is None:
+            record.spans[-1] = (joined, now, capacity)
 
     def task_accepted(self, task: Task, now: float) -> None:
         self.accepted += 1
@@ -87,15 +109,21 @@ class Recorder:
             self.first_submit = now
         if task.estimate is None:
             self._estimated = False
-        else:
-            self._work_sum += task.estimate
-            self._work_max = max(self._work_max, task.estimate)
+        elif self._estimated:
+            self._bound.add(now - self.first_submit, task.estimate)
+        if task.tenant is not None:
+            tenant = self._tenant(task.tenant)
+            tenant.open += 1
+            if tenant.open == 1:
+                self._backlogged_tenants += 1
 
     def task_started(self, task: Task, now: float, *, saturated: bool) -> None:
         if task.attempt == 1:
             wait = now - task.submitted_at
             self.queue_latency.add(wait)
             self._levels[task.priority].queue_latency.add(wait)
+            if task.tenant is not None:
+                self._tenant(task.tenant).queue_latency.add(wait)
         if saturated:
             self._levels[task.level].saturated_dispatches += 1
 
@@ -107,16 +135,24 @@ class Recorder:
         else:
             record.failed_attempts += 1
         if task.tenant is not None:
-            self._tenant(task.tenant).service_s += duration
+            tenant = self._tenant(task.tenant)
+            tenant.service_s += duration
+            if self._backlogged_tenants == len(self._tenants):
+                tenant.backlogged_service_s += duration
 
     def task_finished(self, task: Task, now: float, ok: bool) -> None:
         if ok:
             self.completed += 1
             self._levels[task.priority].completed += 1
-            if task.tenant is not None:
-                self._tenant(task.tenant).completed += 1
         else:
             self.failed += 1
+        if task.tenant is not None:
+            tenant = self._tenant(task.tenant)
+            if ok:
+                tenant.completed += 1
+            tenant.open -= 1
+            if tenant.open == 0:
+                self._backlogged_tenants -= 1
         if task.deadline is not None and (not ok or now > task.deadline):
             self.deadline_misses += 1
         self.sojourn.add(now - task.submitted_at)
@@ -131,17 +167,16 @@ class Recorder:
 
     # -- report -------------------------------------------------------------------------------
     def lower_bound(self) -> float | None:
-        """max(total work / total speed x capacity, longest task on the fastest agent); None
-        unless every task carried an estimate."""
+        """The arrival-aware bound of `MakespanBound` over every agent ever present, from the first
+        submission; None unless every task carried an estimate and every agent has a speed."""
         if not self._estimated or self.accepted == 0 or not self._agents:
             return None
-        speeds = [(self._speed_of(r.state), r.state.spec.capacity) for r in self._agents.values()]
-        known = [(s, c) for s, c in speeds if s is not None]
-        if len(known) < len(speeds):
+        agents = [(self._speed_of(r.state), r.capacity) for r in self._agents.values()]
+        speeds = [(s, c) for s, c in agents if s is not None]
+        if len(speeds) < len(agents):
             return None
-        total_speed = sum(s * c for s, c in known)
-        fastest = max(s for s, _ in known)
-        return max(self._work_sum / total_speed, self._work_max / fastest)
+        throughput = sum(s * c for s, c in speeds)
+        return self._bound.bound(throughput, max(s for s, _ in speeds))
 
     def report(self, open_tasks: int, breaker_states: dict[str, str]) -> dict[str, Any]:
         """The report as a JSON-serialisable dict (keys documented in docs/metrics.md)."""
@@ -149,9 +184,7 @@ class Recorder:
         makespan = None if start is None or end is None else end - start
         per_agent, utils = self._per_agent(start, end, breaker_states)
         busy = sum(r.busy_s for r in self._agents.values())
-        slot_time = sum(
-            self._presence(r, start, end) * r.state.spec.capacity for r in self._agents.values()
-        )
+        slot_time = sum(self._slot_time(r, start, end) for r in self._agents.values())
         done = self.completed + self.failed
         moved = self.steals + self.migrations
         return {
@@ -180,12 +213,15 @@ class Recorder:
         }
 
     @staticmethod
-    def _presence(record: _AgentRecord, start: float | None, end: float | None) -> float:
+    def _slot_time(record: _AgentRecord, start: float | None, end: float | None) -> float:
+        """Σ over its incarnations of capacity x the part of [start, end] it was registered."""
         if start is None or end is None:
             return 0.0
-        lo = max(start, record.joined_at)
-        hi = end if record.left_at is None else min(end, record.left_at)
-        return max(0.0, hi - lo)
+        total = 0.0
+        for joined, left, capacity in record.spans:
+            hi = end if left is None else min(end, left)
+            total += max(0.0, hi - max(start, joined)) * capacity
+        return total
 
     def _per_agent(
         self,
@@ -196,7 +232,7 @@ class Recorder:
         rows: list[dict[str, Any]] = []
         utils: list[float] = []
         for agent_id, r in self._agents.items():
-            slot_time = self._presence(r, start, end) * r.state.spec.capacity
+            slot_time = self._slot_time(r, start, end)
             util = r.busy_s / slot_time if slot_time > 0 else None
             if util is not None:
                 utils.append(util)
@@ -230,14 +266,26 @@ class Recorder:
     def _per_tenant(self) -> dict[str, dict[str, Any]] | None:
         if not self._tenants:
             return None
-        return {
-            name: {
+        records = self._tenants.values()
+        service = sum(r.service_s for r in records)
+        backlogged = sum(r.backlogged_service_s for r in records)
+        weights = sum(self.tenant_weights.get(name, 1.0) for name in self._tenants)
+        out: dict[str, dict[str, Any]] = {}
+        for name, r in sorted(self._tenants.items()):
+            latency = r.queue_latency.summary()
+            weight = self.tenant_weights.get(name, 1.0)
+            out[name] = {
                 "completed": r.completed,
                 "service_s": r.service_s,
-                "weight": self.tenant_weights.get(name, 1.0),
+                "weight": weight,
+                "fair_share": weight / weights,
+                "share": (r.service_s / service) if service > 0 else None,
+                "backlogged_share": (r.backlogged_service_s / backlogged)
+                if backlogged > 0
+                else None,
+                "queue_latency_ms": _ms({"p50": latency["p50"], "p99": latency["p99"]}),
             }
-            for name, r in sorted(self._tenants.items())
-        }
+        return out
 
     def _tenant_fairness(self) -> float | None:
         if not self._tenants:
