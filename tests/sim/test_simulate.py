@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from simhelpers import run_sim
 from swarmbalancer.config import STRATEGIES
 from swarmbalancer.model import AgentSpec, AgentState, AgentStats, Task
 from swarmbalancer.sim.simulate import WorkloadSimulation, simulate
@@ -153,3 +154,19 @@ def test_with_one_priority_class_aging_changes_no_dispatch_order() -> None:
     assert aged["sojourn_ms"]["max"] > 1000  # tasks waited through several aging intervals
     assert aged["sojourn_ms"] == fifo["sojourn_ms"]
     assert aged["queue_latency_ms"] == fifo["queue_latency_ms"]
+
+
+def test_with_one_priority_class_each_agent_starts_its_tasks_in_arrival_order() -> None:
+    # Overloaded (1.1x), so queues grow and tasks wait through several aging intervals.
+    config = {"strategy": "round_robin", "stealEnabled": False, "rebalanceEnabled": False}
+    agents = [AgentSpec(f"a{i}") for i in range(3)]
+    tasks = [
+        (0.3 * i, Task.create({"i": i}, now=0.0, task_id=f"t{i:03d}", estimate=1.0))
+        for i in range(600)
+    ]
+    _, trace, report = run_sim(config, agents, tasks)
+    assert report["completed"] == 600
+    assert report["queue_latency_ms"]["max"] > 3 * 5000.0  # three default aging intervals
+    for agent in agents:
+        started = [task_id for task_id, a, *_ in trace.attempts if a == agent.id]
+        assert started == sorted(started)

@@ -36,6 +36,8 @@ _WEIGHTED = len(WEIGHTED_LEVELS)
 _BACKGROUND = int(Priority.BACKGROUND)
 _EMPTY = _N  # the effective level of a class with no queued task
 _NO_TENANT_WEIGHTS: Mapping[str, float] = MappingProxyType({})
+_AT_OWN_LEVEL = tuple(c << 3 | c for c in range(_N))  # `_where` code of a task at its class
+_OWN_CELL = tuple(c * _N + c for c in range(_N))  # `_cells` index of (class, its own level)
 
 
 def _age_key(task: Task) -> tuple[float, int]:
@@ -87,7 +89,6 @@ class LevelQueue:
         self._counts = [0] * _N  # queued tasks per effective level
         self._class_level = [_EMPTY] * _N  # per class: its most urgent effective level
         self._members = [0] * _N  # per effective level: bit mask of the classes served there
-        self._nonempty = 0  # bit mask of the classes with queued tasks
         self._dispatched: dict[str, int] = {}  # popped, not yet charged (cfs only) -> class
         #: Were all four weighted levels busy at the last `pop` (so its share counted)?
         self.saturated = False
@@ -141,13 +142,12 @@ class LevelQueue:
             raise ValueError(f"task {task_id!r} is already queued")
         c = int(task.level)
         self._classes[c].push(task, now)
-        self._where[task_id] = c << 3 | c
+        self._where[task_id] = _AT_OWN_LEVEL[c]
         self._counts[c] += 1
-        self._cells[c * _N + c] += 1
+        self._cells[_OWN_CELL[c]] += 1
         if self._class_level[c] == _EMPTY:
             self._class_level[c] = c
             self._members[c] |= 1 << c
-            self._nonempty |= 1 << c
         if self._aging and c > self._ceiling:
             self._joined[c].push(now, task)
             if now + self._interval < self._due:
@@ -206,7 +206,6 @@ class LevelQueue:
             if at == c:  # nothing can wait below a class's own level: it is empty now
                 members[c] &= ~(1 << c)
                 self._class_level[c] = _EMPTY
-                self._nonempty &= ~(1 << c)
             else:
                 self._settle(c)
         task.level = _LEVELS[level if class_level > level else class_level]
@@ -283,8 +282,12 @@ class LevelQueue:
         c = mask.bit_length() - 1
         if mask & (mask - 1):
             c = self._oldest(mask, now)
-        if c > level and self._nonempty & ((1 << c) - 1):
-            c = self._oldest(self._nonempty & ((2 << c) - 1), now)
+        if c > level:
+            waiting = 0
+            for other in self._members:
+                waiting |= other
+            if waiting & ((1 << c) - 1):
+                c = self._oldest(waiting & ((2 << c) - 1), now)
         return c
 
     def _oldest(self, mask: int, now: float) -> int:
@@ -324,8 +327,6 @@ class LevelQueue:
         self._class_level[c] = new
         if new != _EMPTY:
             self._members[new] |= 1 << c
-        else:
-            self._nonempty &= ~(1 << c)
 
     def _age(self, now: float) -> None:
         """Raise, in time order, every task whose wait at its level reached the interval."""

@@ -317,7 +317,8 @@ class Workload(_Model):
         return [agent_id for group in self.agents for agent_id in group.ids()]
 
     def agent_specs(self) -> list[AgentSpec]:
-        """One `AgentSpec` per expanded agent, including agents that join later."""
+        """One `AgentSpec` per expanded agent, including agents that join later: what the balancer
+        is told (no true speed; see `agent_speeds`)."""
         return [spec for group in self.agents for spec in group.specs()]
 
     def agent_speeds(self) -> dict[str, float]:
