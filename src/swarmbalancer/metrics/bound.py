@@ -17,6 +17,8 @@ second term is max_k (t_k - u P_k) + u W, P_k being the work that arrived before
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from itertools import accumulate
 
 
 class UpperHull:
@@ -33,22 +35,35 @@ class UpperHull:
 
     def add(self, x: float, y: float) -> None:
         """Add (x, y); x must be >= every x added before (a smaller one is raised to the last)."""
-        xs, ys = self._xs, self._ys
-        if xs:
-            x = max(x, xs[-1])
-            if xs[-1] == x:
-                if ys[-1] >= y:
-                    return  # below a point at the same x: never the maximum for any u >= 0
-                xs.pop()
-                ys.pop()
-        while len(xs) >= 2:  # drop the last point while it lies on or under the chord to (x, y)
-            x1, y1, x2, y2 = xs[-2], ys[-2], xs[-1], ys[-1]
-            if (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1) < 0:
-                break
-            xs.pop()
-            ys.pop()
-        xs.append(x)
-        ys.append(y)
+        self.extend((x,), (y,))
+
+    def extend(self, xs: Iterable[float], ys: Iterable[float]) -> None:
+        """Add the points (xs[k], ys[k]) in order: the monotone chain, one step per point."""
+        hx, hy = self._xs, self._ys
+        n = len(hx)
+        for x, y in zip(xs, ys, strict=True):
+            if n and x <= hx[-1]:
+                x = hx[-1]
+                if hy[-1] >= y:
+                    continue  # below a point at the same x: never the maximum for any u >= 0
+                hx.pop()
+                hy.pop()
+                n -= 1
+            if n >= 2:  # drop the last point while it lies on or under the chord to (x, y)
+                x2, y2 = hx[-1], hy[-1]
+                while True:
+                    x1, y1 = hx[n - 2], hy[n - 2]
+                    if (x2 - x1) * (y - y1) < (y2 - y1) * (x - x1):
+                        break
+                    hx.pop()
+                    hy.pop()
+                    n -= 1
+                    if n < 2:
+                        break
+                    x2, y2 = x1, y1
+            hx.append(x)
+            hy.append(y)
+            n += 1
 
     def best(self, u: float) -> float:
         """max over the points of x + u·y (u >= 0); -inf when there are none."""
@@ -56,29 +71,52 @@ class UpperHull:
 
 
 class MakespanBound:
-    """Collects (arrival, work) in arrival order; `bound(S, v)` is the lower bound above."""
+    """Collects (arrival, work) in arrival order; `bound(S, v)` is the lower bound above.
 
-    __slots__ = ("_instants", "_tasks", "_work")
+    Tasks are buffered and folded into the hulls `_BATCH` at a time, which costs less per task
+    than one hull step per call.
+    """
+
+    __slots__ = ("_instants", "_pending", "_tasks", "_work")
 
     def __init__(self) -> None:
         self._tasks = UpperHull()  # (a_j, w_j)
         self._instants = UpperHull()  # (a_j, -P_j): P_j the work that arrived before task j
-        self._work = 0.0
+        self._work = 0.0  # the work folded in so far
+        self._pending: list[float] = []  # a, w, a, w, ... not folded in yet
 
     def __len__(self) -> int:
         """Points kept (the memory the bound costs), not tasks seen."""
+        self._fold()
         return len(self._tasks) + len(self._instants)
 
     def add(self, arrival: float, work: float) -> None:
         """One task that arrived at `arrival` (non-decreasing from call to call) with `work`."""
-        self._tasks.add(arrival, work)
-        self._instants.add(arrival, -self._work)
-        self._work += work
+        pending = self._pending
+        pending.append(arrival)
+        pending.append(work)
+        if len(pending) >= _BATCH:
+            self._fold()
 
     def bound(self, throughput: float, fastest: float) -> float:
         """The bound for total rate `throughput` (S) and top speed `fastest` (v); 0.0 if empty."""
+        self._fold()
         if not self._tasks:
             return 0.0
         per_task = self._tasks.best(1.0 / fastest)
         swarm = self._instants.best(1.0 / throughput) + self._work / throughput
         return max(per_task, swarm)
+
+    def _fold(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        arrivals, works = pending[0::2], pending[1::2]
+        before = list(accumulate(works, initial=self._work))  # P_j, then the new total
+        self._work = before.pop()
+        self._tasks.extend(arrivals, works)
+        self._instants.extend(arrivals, [-p for p in before])
+        pending.clear()
+
+
+_BATCH = 2 * 1024  # floats in the buffer: 1,024 tasks

@@ -36,8 +36,9 @@ _WEIGHTED = len(WEIGHTED_LEVELS)
 _BACKGROUND = int(Priority.BACKGROUND)
 _EMPTY = _N  # the effective level of a class with no queued task
 _NO_TENANT_WEIGHTS: Mapping[str, float] = MappingProxyType({})
-_AT_OWN_LEVEL = tuple(c << 3 | c for c in range(_N))  # `_where` code of a task at its class
-_OWN_CELL = tuple(c * _N + c for c in range(_N))  # `_cells` index of (class, its own level)
+# A cell is a (class, effective level) pair, indexed class * _N + level.
+_OWN_CELL = tuple(c * _N + c for c in range(_N))  # the cell of a class at its own level
+_CELL_LEVEL = tuple(cell % _N for cell in range(_N * _N))
 
 
 def _age_key(task: Task) -> tuple[float, int]:
@@ -81,12 +82,11 @@ class LevelQueue:
         self._boost = aging_boost
         self._ceiling = int(Priority(aging_ceiling))
         self._aging = aging_boost > 0 and self._ceiling < _BACKGROUND
-        self._cells = [0] * (_N * _N)  # queued tasks per (class, effective level): c * _N + level
+        self._cells = [0] * (_N * _N)  # queued tasks per cell
         # Per effective level below the ceiling: its tasks keyed by (time they reached it, seq).
         self._joined: tuple[MonotoneQueue, ...] = tuple(MonotoneQueue() for _ in _LEVELS)
         self._due = math.inf  # lower bound of the next aging instant
-        self._where: dict[str, int] = {}  # queued task id -> class << 3 | effective level
-        self._counts = [0] * _N  # queued tasks per effective level
+        self._where: dict[str, int] = {}  # queued task id -> its cell
         self._class_level = [_EMPTY] * _N  # per class: its most urgent effective level
         self._members = [0] * _N  # per effective level: bit mask of the classes served there
         self._dispatched: dict[str, int] = {}  # popped, not yet charged (cfs only) -> class
@@ -118,7 +118,8 @@ class LevelQueue:
 
     def level_len(self, level: Priority) -> int:
         """How many tasks are queued at effective level `level` (as of the last aging step)."""
-        return self._counts[level]
+        cells = self._cells
+        return sum(cells[c * _N + level] for c in range(level, _N))
 
     def level_tasks(self, level: Priority) -> list[Task]:
         """A snapshot of the tasks at effective level `level`, in dispatch order."""
@@ -131,7 +132,7 @@ class LevelQueue:
             ordered = self._classes[c].ordered()
             if here != len(ordered):
                 where = self._where
-                ordered = [t for t in ordered if where[t.id] & 7 == at]
+                ordered = [t for t in ordered if _CELL_LEVEL[where[t.id]] == at]
             lists.append(ordered)
         return _merge(lists)
 
@@ -142,9 +143,8 @@ class LevelQueue:
             raise ValueError(f"task {task_id!r} is already queued")
         c = int(task.level)
         self._classes[c].push(task, now)
-        self._where[task_id] = _AT_OWN_LEVEL[c]
-        self._counts[c] += 1
-        self._cells[_OWN_CELL[c]] += 1
+        cell = self._where[task_id] = _OWN_CELL[c]
+        self._cells[cell] += 1
         if self._class_level[c] == _EMPTY:
             self._class_level[c] = c
             self._members[c] |= 1 << c
@@ -195,9 +195,8 @@ class LevelQueue:
         task = self._classes[c].pop(now)
         assert task is not None  # _serve only names non-empty classes
         task_id = task.id
-        at = self._where.pop(task_id) & 7
-        self._counts[at] -= 1
-        cell = c * _N + at
+        cell = self._where.pop(task_id)
+        at = _CELL_LEVEL[cell]
         left = self._cells[cell] - 1
         self._cells[cell] = left
         if at > self._ceiling and self._aging:
@@ -221,15 +220,16 @@ class LevelQueue:
         """
         by_class: dict[int, list[str]] = {}
         for tid in dict.fromkeys(task_ids):
-            code = self._where.get(tid)
-            if code is not None:
-                by_class.setdefault(code >> 3, []).append(tid)
+            cell = self._where.get(tid)
+            if cell is not None:
+                by_class.setdefault(cell // _N, []).append(tid)
         by_level: dict[int, list[list[Task]]] = {}
         for c, ids in by_class.items():
             runs: dict[int, list[Task]] = {}
             for task in self._classes[c].remove(ids):
-                level = self._where.pop(task.id) & 7
-                self._forget(task, c * _N + level)
+                cell = self._where.pop(task.id)
+                level = _CELL_LEVEL[cell]
+                self._forget(task, cell)
                 task.level = _LEVELS[level]
                 runs.setdefault(level, []).append(task)
             for level, run in runs.items():
@@ -307,7 +307,6 @@ class LevelQueue:
     def _forget(self, task: Task, cell: int) -> None:
         """Drop the bookkeeping of a task that left `cell` (its class is already rid of it)."""
         c, level = divmod(cell, _N)
-        self._counts[level] -= 1
         left = self._cells[cell] - 1
         self._cells[cell] = left
         if self._aging and level > self._ceiling:
@@ -356,12 +355,11 @@ class LevelQueue:
         """Raise `task` from `level` by the boost, capped at the ceiling; return its new level."""
         self._joined[level].discard(task.id)
         target = max(self._ceiling, level - self._boost)
-        c = self._where[task.id] >> 3
-        self._where[task.id] = c << 3 | target
-        self._counts[level] -= 1
-        self._counts[target] += 1
-        self._cells[c * _N + level] -= 1
-        self._cells[c * _N + target] += 1
+        cell = self._where[task.id]
+        c = cell // _N
+        self._where[task.id] = new_cell = c * _N + target
+        self._cells[cell] -= 1
+        self._cells[new_cell] += 1
         task.level = _LEVELS[target]
         old = self._class_level[c]
         if target < old:
