@@ -156,9 +156,7 @@ def run_swarmbalancer(
                 finished[task.payload["i"]] = loop.time()
                 return result
 
-            lb.add_agent(
-                spec.id, handle, capacity=spec.capacity, speed=spec.speed, region=spec.region
-            )
+            lb.add_agent(spec.id, handle, capacity=spec.capacity, region=spec.region)
         async with lb:
             swarm.start()
             start = loop.time()
@@ -358,9 +356,8 @@ def measure(
 ) -> Row:
     """Median over `repeat` runs of each figure."""
     records = generate_tasks(workload)
-    specs = workload.agent_specs()
-    speeds = [spec.speed for spec in specs]
-    row = Row(name, scale, lower_bound(records, specs))
+    speeds = list(workload.agent_speeds().values())
+    row = Row(name, scale, lower_bound(records, workload))
     runs: list[Run] = []
     for k in range(repeat):
         print(f"  {name} x{scale:g} run {k + 1}/{repeat}", file=sys.stderr, flush=True)

@@ -41,14 +41,15 @@ class Trace:
 
 
 def work_model(failing: dict[str, float] | None = None, seed: int = 0) -> Any:
-    """Attempts last estimate/speed; agents in `failing` fail with the given probability."""
+    """Attempts last estimate / speed, the speed being the agent's hint (1.0 without one); agents
+    in `failing` fail with the given probability."""
     rng = random.Random(seed)
     failing = failing or {}
 
     def model(task: Task, agent: AgentState, now: float) -> Attempt:
         work = task.estimate if task.estimate is not None else 0.01
         ok = rng.random() >= failing.get(agent.id, 0.0)
-        return Attempt(duration=work / agent.spec.speed, ok=ok)
+        return Attempt(duration=work / (agent.spec.speed_hint or 1.0), ok=ok)
 
     return model
 

@@ -43,7 +43,7 @@ def test_no_task_is_lost_or_run_twice_across_steals_migrations_breaker_trips_and
     s: dict,
 ) -> None:
     agents = [
-        AgentSpec(f"a{i}", capacity=c, speed=v, region="eu" if i % 2 else "us")
+        AgentSpec(f"a{i}", capacity=c, speed_hint=v, region="eu" if i % 2 else "us")
         for i, (c, v) in enumerate(s["agents"])
     ]
     failing = {f"a{i}": p for i, p in s["failing"].items() if i < len(agents)}
@@ -158,7 +158,7 @@ def test_affinity_holds_across_routing_stealing_and_migration() -> None:
     agents = [
         AgentSpec("a0", region="eu"),
         AgentSpec("a1", region="eu"),
-        AgentSpec("a2", region="us", speed=4.0),
+        AgentSpec("a2", region="us", speed_hint=4.0),
     ]
     tasks = [(0.0, _task(i, 0.02, affinity="eu" if i % 2 else None)) for i in range(200)]
     config = {
@@ -185,7 +185,7 @@ def test_periodic_tasks_beyond_the_liu_layland_bound_are_rejected_with_a_reason(
 
 
 def test_an_idle_fast_agent_steals_from_a_slow_agents_queue() -> None:
-    agents = [AgentSpec("slow", speed=1.0), AgentSpec("fast", speed=4.0)]
+    agents = [AgentSpec("slow", speed_hint=1.0), AgentSpec("fast", speed_hint=4.0)]
     prios = [Priority.CRITICAL, Priority.LOW]
     tasks = [(0.0, _task(i, 0.01, prios[i % 2], affinity=None)) for i in range(100)]
     _, trace, report = run_sim(
@@ -232,7 +232,7 @@ def test_a_task_parked_longer_than_the_park_timeout_fails_instead_of_waiting_for
 
 def test_with_one_class_each_agent_starts_its_tasks_in_submission_order() -> None:
     config = {"strategy": "adaptive", "agingInterval": 0.05}
-    agents = [AgentSpec(f"a{i}", capacity=2, speed=s) for i, s in enumerate([1.0, 2.0, 4.0])]
+    agents = [AgentSpec(f"a{i}", capacity=2, speed_hint=s) for i, s in enumerate([1.0, 2.0, 4.0])]
     tasks = [(i * 0.001, _task(i, 0.01 + (i * 7 % 13) / 100)) for i in range(400)]
     _, trace, report = run_sim(config, agents, tasks)
     assert report["completed"] == 400
@@ -254,8 +254,8 @@ def test_tasks_reserved_behind_an_agent_stuck_past_its_estimate_are_taken_back()
         return Attempt(100.0 if stuck else work / speeds[agent.id], True)
 
     driver = SimDriver(coord, model, on_finish=lambda t, now: finished.__setitem__(t.id, now))
-    for agent_id, speed in speeds.items():
-        driver.add_agent_at(0.0, AgentSpec(agent_id, speed=speed))
+    for agent_id in speeds:
+        driver.add_agent_at(0.0, AgentSpec(agent_id))
     for i in range(60):
         driver.submit_at(0.0, _task(i, 0.1))
     driver.run(until=1000.0)

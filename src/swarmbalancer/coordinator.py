@@ -129,7 +129,8 @@ class Coordinator:
     def add_agent(self, spec: AgentSpec, now: float) -> AgentState:
         """Register an agent; one joining a running swarm ramps up over `slowStart` seconds."""
         ramp = now if self._started and self.config.slow_start > 0 else None
-        stats = AgentStats(speed=spec.speed, hinted=True)
+        hint = spec.speed_hint
+        stats = AgentStats(speed=hint or 1.0, hinted=hint is not None)
         state = AgentState(spec=spec, stats=stats, joined_at=now, ramp_from=ramp)
         self.store.add_agent(state)
         self.breakers[spec.id] = CircuitBreakerPolicy(self._breaker_settings)
@@ -416,6 +417,7 @@ class Coordinator:
         if self._late and task.affinity is None and task.period is None:
             if self._active:
                 store = self.store
+                task.shared_level = task.level
                 store.share(task, now)
                 task.parked_at = None
                 self._burst = len(store.shared_queue()) > self._tail
@@ -597,6 +599,9 @@ class Coordinator:
     def _bind(self, task: Task, agent: AgentState, now: float) -> None:
         """Queue a task at an agent (booking its expected work) and have the agent filled."""
         task.expected_work = self._ctx.work_of(task)
+        # its class at the agent is the one it had in the shared queue: a task aged there must not
+        # overtake an older one of its class already bound to this agent
+        task.level = task.shared_level
         self.store.enqueue(agent.id, task, now)
         if agent.queued > self.steal_settings.threshold:
             self._heavy[agent.id] = None

@@ -86,6 +86,8 @@ class Task:
     aging (up) and feedback (down). `seq` is the submission order, the final tie-breaker everywhere.
     `affinity` is a hard constraint (regions or agent ids allowed to run it); `region` is a soft
     locality hint. `expected_work` is the work the router booked for it on its agent's backlog.
+    `shared_level` is the level it joined the shared queue at (its class there), the level it
+    queues at again when bound to an agent, whatever aging lifted it to meanwhile.
     """
 
     id: str
@@ -114,6 +116,7 @@ class Task:
     error: str | None = None
     tried_agents: tuple[str, ...] = ()
     parked_at: float | None = None
+    shared_level: Priority = Priority.NORMAL
 
     @classmethod
     def create(
@@ -232,12 +235,16 @@ def _affinity(value: object) -> frozenset[str] | None:
 
 @dataclass(slots=True)
 class AgentSpec:
-    """What a user declares about an agent: fixed for its lifetime."""
+    """What a user declares about an agent: fixed for its lifetime.
+
+    `speed_hint` is only a prior for the speed the balancer learns (work units per second), as a
+    deployment might guess it; None means no guess (the learned speed starts at 1.0).
+    """
 
     id: str
     capacity: int = 1
     weight: float = 1.0
-    speed: float = 1.0
+    speed_hint: float | None = None
     region: str | None = None
     cost: float = 0.0
     tags: frozenset[str] = frozenset()
@@ -249,9 +256,9 @@ class AgentSpec:
             raise TaskRejected(f"capacity: {self.capacity!r} is not a whole number")
         if self.capacity < 1:
             raise TaskRejected(f"capacity: must be >= 1, got {self.capacity}")
-        for name in ("weight", "speed"):
-            value = getattr(self, name)
-            _check_number(name, value, positive=True)
+        _check_number("weight", self.weight, positive=True)
+        if self.speed_hint is not None:
+            _check_number("speed_hint", self.speed_hint, positive=True)
         _check_number("cost", self.cost, positive=False)
         if self.cost < 0:
             raise TaskRejected(f"cost: must be >= 0, got {self.cost}")

@@ -180,6 +180,30 @@ def test_ordered_is_the_pop_order_and_remove_returns_dispatch_order(
         assert rest == [tid for tid in snapshot if tid not in set(wanted)]
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(DISCIPLINES), queued_tasks, st.lists(st.floats(0.0, 3.0), max_size=30))
+def test_peek_names_the_task_the_next_pop_returns_and_changes_nothing(
+    name: str,
+    specs: list[tuple[str | None, float | None, float | None, float]],
+    runtimes: list[float],
+) -> None:
+    d = make_discipline(name, FAIR_WEIGHTS)
+    for i, (tenant, estimate, deadline, at) in enumerate(specs):
+        d.push(task(f"t{i}", at=at, tenant=tenant, estimate=estimate, deadline=deadline, seq=i), at)
+    expected = [t.id for t in d.ordered()]
+    popped = []
+    for i in range(len(specs)):
+        head = d.peek(0.0)
+        assert head is not None and d.peek(0.0) is head and head.id in d
+        assert d.pop(0.0) is head
+        popped.append(head.id)
+        if name == "cfs" and i < len(runtimes):  # charging reorders later pops, not this one
+            d.charge(head, runtimes[i])
+    assert d.peek(0.0) is None
+    if name != "cfs" or not runtimes:
+        assert popped == expected
+
+
 # -- cfs -------------------------------------------------------------------------------------------
 
 

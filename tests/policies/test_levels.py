@@ -441,3 +441,181 @@ def test_starvation_bound_holds_for_any_weights_and_aging_settings(
         horizon=int(bound) + 2,
     )
     assert wait <= bound
+
+
+# -- FIFO-true aging -------------------------------------------------------------------------------
+
+
+def test_aging_never_lets_younger_tasks_of_one_class_overtake_older_ones() -> None:
+    # One class, half of it aged into HIGH: it used to share 30:20 with its own younger half.
+    q = LevelQueue(aging_interval=5.0, aging_boost=1, aging_ceiling=Priority.HIGH)
+    tasks = [task(Priority.NORMAL, at=float(i)) for i in range(10)]
+    for t in tasks:
+        q.push(t, t.enqueued_at)
+    popped = [q.pop(10.0) for _ in tasks]  # tasks 0..5 have aged into HIGH by now
+    assert popped == tasks
+    assert [t.level for t in popped] == [Priority.HIGH] * 6 + [Priority.NORMAL] * 4
+
+
+def test_between_classes_at_one_effective_level_the_older_head_goes_first() -> None:
+    q = LevelQueue(aging_interval=1.0, aging_boost=2, aging_ceiling=Priority.HIGH)
+    aged = task(Priority.LOW, at=0.0)
+    young = task(Priority.HIGH, at=0.5)
+    q.push(aged, 0.0)
+    q.push(young, 0.5)
+    assert q.pop(1.0) is aged  # LOW -> HIGH at 1.0, older than the HIGH task
+    assert aged.level is Priority.HIGH
+    assert q.pop(1.0) is young
+
+
+def test_a_turn_earned_by_aging_goes_to_an_older_task_of_a_more_urgent_class() -> None:
+    # NORMAL's weight makes SWRR give NORMAL the next turn; `low` earned a place there by aging,
+    # but `high` is older and more urgent, so the turn is lent to it.
+    q = LevelQueue(weights=(10, 10, 80, 10), aging_interval=1.0, aging_ceiling=Priority.HIGH)
+    high, low = task(Priority.HIGH, at=0.0), task(Priority.LOW, at=0.1)
+    q.push(high, 0.0)
+    q.push(low, 0.1)
+    assert q.peek(1.5) is high
+    assert q.pop(1.5) is high and high.level is Priority.HIGH
+    assert q.pop(1.5) is low and low.level is Priority.NORMAL
+
+
+def test_peek_is_what_pop_returns_and_changes_nothing() -> None:
+    q = queue(weights=(40, 30, 20, 10))
+    tasks = [task(level) for level in (Priority.CRITICAL, Priority.HIGH, Priority.LOW) * 2]
+    for t in tasks:
+        q.push(t, 0.0)
+    assert queue().peek(0.0) is None
+    while len(q):
+        head = q.peek(0.0)
+        assert q.peek(0.0) is head and head is not None and head.id in q
+        assert q.pop(0.0) is head
+
+
+def older(a: Task, b: Task) -> bool:
+    return (a.enqueued_at, a.seq) < (b.enqueued_at, b.seq)
+
+
+fifo_script = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("push"), st.sampled_from(list(Priority)), st.floats(0.0, 1.0), st.integers(1, 4)
+        ),
+        st.tuples(st.just("pop"), st.just(Priority.NORMAL), st.floats(0.0, 3.0), st.just(1)),
+        st.tuples(st.just("remove"), st.just(Priority.NORMAL), st.floats(0.0, 1.0), st.just(1)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fifo_script,
+    st.booleans(),
+    st.floats(0.5, 4.0),
+    st.integers(0, 3),
+    st.sampled_from([Priority.CRITICAL, Priority.HIGH, Priority.NORMAL, Priority.LOW]),
+)
+def test_no_task_is_popped_before_an_older_one_of_its_class_nor_by_aging_before_a_more_urgent_one(
+    script: list[tuple[str, Priority, float, int]],
+    one_class: bool,
+    interval: float,
+    boost: int,
+    ceiling: Priority,
+) -> None:
+    q = LevelQueue(aging_interval=interval, aging_boost=boost, aging_ceiling=ceiling)
+    now = 0.0
+    waiting: dict[str, Task] = {}
+    order: list[Task] = []
+    for op, level, x, n in script:
+        if op == "push":
+            now += x
+            for _ in range(n):
+                t = task(Priority.NORMAL if one_class else level, at=now)
+                q.push(t, now)
+                waiting[t.id] = t
+        elif op == "pop":
+            now += x
+            got = q.pop(now)
+            assert (got is None) == (not waiting)
+            if got is None:
+                continue
+            del waiting[got.id]
+            order.append(got)
+            for other in waiting.values():
+                if older(other, got):
+                    # never before an older task of its own class ...
+                    assert other.priority != got.priority
+                    # ... nor, in a turn earned by aging, before one of a more urgent class
+                    assert not (got.level < got.priority and other.priority < got.priority)
+        elif waiting:  # remove the task at a position chosen by x
+            victim = sorted(waiting)[int(x * (len(waiting) - 1))]
+            assert [t.id for t in q.remove([victim])] == [victim]
+            del waiting[victim]
+    rest = []
+    while (t := q.pop(now)) is not None:
+        rest.append(t)
+    assert {t.id for t in rest} == set(waiting)
+    if one_class:
+        everything = order + rest
+        for cls in Priority:
+            mine = [t for t in everything if t.priority is cls]
+            assert mine == sorted(mine, key=lambda t: (t.enqueued_at, t.seq))
+
+
+peek_script = st.lists(
+    st.tuples(
+        st.sampled_from(["push", "pop", "peek"]),
+        st.sampled_from(list(Priority)),
+        st.floats(0.0, 2.0),
+        st.sampled_from("abc"),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(DISCIPLINES), st.integers(0, 2), peek_script)
+def test_peek_returns_the_next_pop_and_leaves_the_pop_sequence_unchanged(
+    discipline: str, boost: int, script: list[tuple[str, Priority, float, str]]
+) -> None:
+    """Two queues get the same pushes and pops; one also gets peeks. Their pops must agree, and
+    every peek must name the task the next pop at the same instant returns."""
+
+    def fresh() -> LevelQueue:
+        return LevelQueue(
+            discipline=discipline,
+            tenant_weights={"a": 2.0},
+            aging_interval=1.0,
+            aging_boost=boost,
+            aging_ceiling=Priority.HIGH,
+        )
+
+    plain, peeked = fresh(), fresh()
+    now = 0.0
+    for i, (op, level, dt, tenant) in enumerate(script):
+        now += dt
+        if op == "push":
+            twins = [task(level, at=now, tenant=tenant) for _ in range(2)]
+            for twin, q in zip(twins, (plain, peeked), strict=True):
+                twin.id, twin.seq = f"p{i}", i
+                twin.estimate, twin.deadline = float(i % 3), float(i % 4) if i % 2 else None
+                q.push(twin, now)
+        elif op == "peek":
+            head = peeked.peek(now)
+            assert (head is None) == (len(peeked) == 0)
+            got = peeked.pop(now)
+            assert got is head
+            other = plain.pop(now)
+            assert (other is None and got is None) or (
+                other is not None and got is not None and other.id == got.id
+            )
+            for q, t in ((peeked, got), (plain, other)):
+                if t is not None:
+                    q.charge(t, dt)
+        else:
+            a, b = plain.pop(now), peeked.pop(now)
+            assert (a is None) == (b is None) and (a is None or b is None or a.id == b.id)
+            for q, t in ((plain, a), (peeked, b)):
+                if t is not None:
+                    q.charge(t, dt)

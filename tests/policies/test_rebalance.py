@@ -14,7 +14,7 @@ from swarmbalancer.policies.rebalance import Rebalancer, RebalanceSettings
 class Swarm:
     def __init__(self, speeds: list[float]) -> None:
         self.agents = [
-            AgentState(spec=AgentSpec(f"a{i}", speed=s), stats=AgentStats(speed=s))
+            AgentState(spec=AgentSpec(f"a{i}", speed_hint=s), stats=AgentStats(speed=s))
             for i, s in enumerate(speeds)
         ]
         self.queues = {a.id: LevelQueue.from_config(BalancerConfig()) for a in self.agents}
@@ -96,7 +96,7 @@ def test_rebalancing_never_raises_the_peak_and_settles(
     )
 
     def peak() -> float:
-        return max(a.backlog / a.spec.speed for a in swarm.agents)
+        return max(a.backlog / a.stats.speed for a in swarm.agents)
 
     for cycle in range(200):
         before = peak()

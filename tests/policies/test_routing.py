@@ -33,7 +33,7 @@ def agent(
     cost: float = 0.0,
 ) -> AgentState:
     spec = AgentSpec(
-        f"a{i}", capacity=capacity, speed=speed, weight=weight, region=region, cost=cost
+        f"a{i}", capacity=capacity, speed_hint=speed, weight=weight, region=region, cost=cost
     )
     return AgentState(spec=spec, stats=AgentStats(speed=speed))
 

@@ -15,7 +15,7 @@ from swarmbalancer.policies.stealing import StealSettings, choose_victim, plan_s
 
 def agent(name: str, *, region: str | None = None, speed: float = 1.0) -> AgentState:
     return AgentState(
-        spec=AgentSpec(name, region=region, speed=speed), stats=AgentStats(speed=speed)
+        spec=AgentSpec(name, region=region, speed_hint=speed), stats=AgentStats(speed=speed)
     )
 
 

@@ -294,3 +294,16 @@ def test_handlers_that_never_wait_still_let_the_loop_run_other_work() -> None:
 
     # one worker runs the 2,000 tasks; it must yield to the loop every few of them
     assert asyncio.run(main()) >= 2_000 // 32
+
+
+def test_a_speed_hint_is_only_where_the_learned_speed_starts_and_a_bad_one_is_named() -> None:
+    async def main() -> None:
+        lb = Balancer({})
+        lb.add_agent("told", echo, speed_hint=3.0)
+        lb.add_agent("untold", echo)
+        speeds = {a.id: a.stats.speed for a in lb.coordinator.store.agents()}
+        assert speeds == {"told": 3.0, "untold": 1.0}
+        with pytest.raises(TaskRejected, match="speed_hint"):
+            lb.add_agent("bad", echo, speed_hint=0.0)
+
+    asyncio.run(main())

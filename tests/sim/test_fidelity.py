@@ -22,11 +22,15 @@ from swarmbalancer.workload import Workload, parse_workload
 
 
 def swarm(count: int, work: float, speeds: Sequence[float], **config: Any) -> Workload:
-    """One capacity-1 agent per speed, `count` tasks of constant work submitted at once."""
+    """One capacity-1 agent per speed, `count` tasks of constant work submitted at once.
+
+    The balancer gets each speed as a hint: these tests compare the simulator with real runs, not
+    how fast a strategy learns speeds.
+    """
     return parse_workload(
         {
             "seed": 13,
-            "agents": [{"id": f"a{i}", "speed": s} for i, s in enumerate(speeds)],
+            "agents": [{"id": f"a{i}", "speed": s, "speed_hint": s} for i, s in enumerate(speeds)],
             "tasks": {"count": count, "work": {"dist": "constant", "value": work}},
             "config": config or None,
         },

@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from simhelpers import run_sim
 from swarmbalancer.config import STRATEGIES
 from swarmbalancer.model import AgentSpec, AgentState, AgentStats, Task
 from swarmbalancer.sim.simulate import WorkloadSimulation, simulate
@@ -87,8 +88,16 @@ def test_a_timeline_changes_nothing_in_the_report() -> None:
     assert len(timeline.times) > 10
 
 
-def test_adaptive_is_near_the_lower_bound_on_the_heterogeneous_swarm() -> None:
-    workload = load_workload(SHARED / "heterogeneous.yaml")
+def with_speed_hints(workload: Workload) -> Workload:
+    """The workload with every agent's true speed passed to the balancer as its hint."""
+    groups = [g.model_copy(update={"speed_hint": g.speed}) for g in workload.agents]
+    return workload.model_copy(update={"agents": groups})
+
+
+def test_adaptive_told_the_speeds_is_near_the_lower_bound_on_the_heterogeneous_swarm() -> None:
+    # Told nothing, it binds the whole burst at submit before learning a speed (issue 9's late
+    # binding is what closes that gap); with hints it must be within 5% of the bound.
+    workload = with_speed_hints(load_workload(SHARED / "heterogeneous.yaml"))
     adaptive = run(workload, strategy="adaptive")
     round_robin = run(workload, strategy="round_robin")
     for report in (adaptive, round_robin):
@@ -98,23 +107,66 @@ def test_adaptive_is_near_the_lower_bound_on_the_heterogeneous_swarm() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(work=st.floats(0, 1e4), speed=st.floats(1e-3, 1e3), now=st.floats(0, 1e6))
-def test_attempts_without_faults_take_what_attempt_outcome_says(
-    work: float, speed: float, now: float
+@given(
+    work=st.floats(0, 1e4),
+    hint=st.one_of(st.none(), st.floats(1e-3, 1e3)),
+    agent_id=st.sampled_from(["slow-0", "mid-1", "fast-3"]),
+    now=st.floats(0, 1e6),
+)
+def test_attempts_without_faults_take_what_attempt_outcome_says_at_the_true_speed(
+    work: float, hint: float | None, agent_id: str, now: float
 ) -> None:
     workload = load_workload(SHARED / "heterogeneous.yaml")  # no faults: the short path
     sim = WorkloadSimulation(workload, workload.balancer_config())
     task = Task(id="t1", payload={"id": "t1", "work": work}, attempt=1)
-    agent = AgentState(spec=AgentSpec(id="x", speed=speed), stats=AgentStats(speed=speed))
+    agent = AgentState(spec=AgentSpec(id=agent_id, speed_hint=hint), stats=AgentStats(speed=1.0))
     attempt = sim._attempt(task, agent, now)
-    outcome = attempt_outcome(
+    outcome = attempt_outcome(  # the workload's speed, whatever the balancer was told
         seed=workload.seed,
         task_id="t1",
         attempt=1,
-        agent_id="x",
-        speed=speed,
+        agent_id=agent_id,
+        speed={"slow": 1.0, "mid": 2.0, "fast": 4.0}[agent_id.split("-")[0]],
         work=work,
         start=now,
         faults=FaultPlan([]),
     )
     assert attempt.duration == outcome.duration and attempt.ok is not outcome.failed
+
+
+def test_with_one_priority_class_aging_changes_no_dispatch_order() -> None:
+    # Each agent is an M/M/1 queue at 90% load; aging (every 0.2 s of waiting) must keep FIFO.
+    workload = parse_workload(
+        {
+            "seed": 5,
+            "agents": [{"id": "a", "count": 10}],
+            "tasks": {
+                "count": 3000,
+                "work": {"dist": "exponential", "mean": 0.1},
+                "arrival": {"process": "poisson", "rate": 90},
+            },
+            "config": {"strategy": "random", "stealEnabled": False, "rebalanceEnabled": False},
+        },
+        Path("."),
+    )
+    aged = run(workload, aging_interval=0.2, aging_boost=1)
+    fifo = run(workload, aging_boost=0)
+    assert aged["sojourn_ms"]["max"] > 1000  # tasks waited through several aging intervals
+    assert aged["sojourn_ms"] == fifo["sojourn_ms"]
+    assert aged["queue_latency_ms"] == fifo["queue_latency_ms"]
+
+
+def test_with_one_priority_class_each_agent_starts_its_tasks_in_arrival_order() -> None:
+    # Overloaded (1.1x), so queues grow and tasks wait through several aging intervals.
+    config = {"strategy": "round_robin", "stealEnabled": False, "rebalanceEnabled": False}
+    agents = [AgentSpec(f"a{i}") for i in range(3)]
+    tasks = [
+        (0.3 * i, Task.create({"i": i}, now=0.0, task_id=f"t{i:03d}", estimate=1.0))
+        for i in range(600)
+    ]
+    _, trace, report = run_sim(config, agents, tasks)
+    assert report["completed"] == 600
+    assert report["queue_latency_ms"]["max"] > 3 * 5000.0  # three default aging intervals
+    for agent in agents:
+        started = [task_id for task_id, a, *_ in trace.attempts if a == agent.id]
+        assert started == sorted(started)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from swarmbalancer.model import AgentSpec, Priority
+from swarmbalancer.model import Priority
 from swarmbalancer.workload import (
     FaultEffect,
     FaultPlan,
@@ -202,16 +202,26 @@ def test_estimate_noise_is_unbiased_in_the_mean() -> None:
     assert statistics.stdev(math.log(x) for x in ratios) == pytest.approx(0.5, rel=0.05)
 
 
-def spec(agent_id: str, speed: float, capacity: int = 1) -> AgentSpec:
-    return AgentSpec(id=agent_id, speed=speed, capacity=capacity)
+def swarm(*agents: tuple[float, int]) -> Workload:
+    """A workload whose agents have these (true speed, capacity); its own tasks do not matter."""
+    return parse_workload(
+        {
+            "agents": [
+                {"id": f"a{i}", "speed": speed, "capacity": capacity, "speed_hint": 100.0}
+                for i, (speed, capacity) in enumerate(agents)
+            ],
+            "tasks": {"count": 1, "work": {"dist": "constant", "value": 1.0}},
+        },
+        Path("."),
+    )
 
 
 def record(work: float, arrival: float = 0.0) -> TaskRecord:
     return TaskRecord("t", work, arrival, Priority.NORMAL, None, None, None, work)
 
 
-def test_lower_bound_of_a_batch_is_total_work_or_longest_task() -> None:
-    specs = [spec("a", 1.0, capacity=2), spec("b", 4.0)]
+def test_lower_bound_of_a_batch_is_total_work_or_longest_task_at_the_true_speeds() -> None:
+    specs = swarm((1.0, 2), (4.0, 1))  # the hints (100) are not the speeds: they do not count
     # total work 12 over throughput 1*2 + 4 = 6 -> 2; longest 4 on speed 4 -> 1
     assert lower_bound([record(4.0), record(4.0), record(4.0)], specs) == pytest.approx(2.0)
     # one long task: 40 on speed 4 -> 10 beats 42 / 6 = 7
@@ -220,7 +230,7 @@ def test_lower_bound_of_a_batch_is_total_work_or_longest_task() -> None:
 
 
 def test_lower_bound_counts_late_arrivals() -> None:
-    specs = [spec("a", 1.0), spec("b", 1.0)]
+    specs = swarm((1.0, 1), (1.0, 1))
     # both tasks arrive at 10: 10 + 4 / 2 = 12, and 10 + 3 / 1 = 13
     records = [record(1.0, 10.0), record(3.0, 10.0), record(0.5, 0.0)]
     assert lower_bound(records, specs) == pytest.approx(13.0)
@@ -228,10 +238,10 @@ def test_lower_bound_counts_late_arrivals() -> None:
 
 def test_lower_bound_of_the_heterogeneous_file_matches_the_batch_formula() -> None:
     wl = load_workload(SHARED / "heterogeneous.yaml")
-    records, specs = generate_tasks(wl), wl.agent_specs()
+    records = generate_tasks(wl)
     total = sum(r.work for r in records)
     expected = max(total / 32.0, max(r.work for r in records) / 4.0)
-    assert lower_bound(records, specs) == pytest.approx(expected)
+    assert lower_bound(records, wl) == pytest.approx(expected)
 
 
 def fault_plan() -> FaultPlan:

@@ -69,7 +69,7 @@ def test_the_heterogeneous_file_reads_as_written() -> None:
     work = workload.tasks.work
     assert isinstance(work, ParetoWork)
     assert (work.alpha, work.mean, work.max) == (1.5, 0.02, 0.2)
-    speeds = {s.id: s.speed for s in workload.agent_specs()}
+    speeds = workload.agent_speeds()
     assert speeds["slow-0"] == 1.0 and speeds["mid-3"] == 2.0 and speeds["fast-3"] == 4.0
 
 
@@ -98,7 +98,20 @@ def test_agent_ids_expand_by_count_and_weight_defaults_to_speed() -> None:
     workload = parse(BASE)
     assert workload.agent_ids() == ["worker-0", "worker-1", "worker-2", "solo"]
     solo = workload.agent_specs()[-1]
-    assert (solo.weight, solo.speed, solo.capacity) == (2.0, 2.0, 1)
+    assert (solo.weight, solo.capacity) == (2.0, 1)
+    assert workload.agent_speeds()["solo"] == 2.0
+
+
+def test_the_balancer_is_told_a_speed_hint_only_when_the_file_gives_one() -> None:
+    data = copy.deepcopy(BASE)
+    data["agents"][0]["speed_hint"] = 1.5
+    workload = parse(data)
+    hints = {s.id: s.speed_hint for s in workload.agent_specs()}
+    assert hints == {"worker-0": 1.5, "worker-1": 1.5, "worker-2": 1.5, "solo": None}
+    assert workload.agent_speeds() == {"worker-0": 1.0, "worker-1": 1.0, "worker-2": 1.0, "solo": 2}
+    data["agents"][0]["speed_hint"] = 0
+    with pytest.raises(WorkloadError, match=r"agents\[0\].speed_hint"):
+        parse(data)
 
 
 def test_json_and_yaml_files_give_the_same_workload(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Measurement: the recorder that turns a run's events into a report, and the statistics it uses."""
 
+from swarmbalancer.metrics.bound import MakespanBound
 from swarmbalancer.metrics.stats import (
     LatencySummary,
     QuantileSketch,
@@ -8,4 +9,11 @@ from swarmbalancer.metrics.stats import (
     variance,
 )
 
-__all__ = ["LatencySummary", "QuantileSketch", "jain_index", "percentile", "variance"]
+__all__ = [
+    "LatencySummary",
+    "MakespanBound",
+    "QuantileSketch",
+    "jain_index",
+    "percentile",
+    "variance",
+]

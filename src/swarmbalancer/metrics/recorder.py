@@ -8,22 +8,29 @@ long simulation keeps memory bounded.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from swarmbalancer.metrics.bound import MakespanBound
 from swarmbalancer.metrics.stats import LatencySummary, jain_index, variance
 from swarmbalancer.model import WEIGHTED_LEVELS, AgentState, Priority, Task
 
 
 @dataclass(slots=True)
 class _AgentRecord:
-    state: AgentState
-    joined_at: float
-    left_at: float | None = None
-    earlier: list[tuple[float, float, int]] = field(default_factory=list)  # (from, to, capacity)
+    """One agent id over the whole run: counts add up across its incarnations (leave, rejoin)."""
+
+    state: AgentState  # the latest incarnation
+    spans: list[tuple[float, float | None, int]]  # (joined, left or None, capacity) per incarnation
     completed: int = 0
     failed_attempts: int = 0
     busy_s: float = 0.0
+
+    @property
+    def capacity(self) -> int:
+        """The largest capacity it ever had (what a lower bound may assume)."""
+        return max(span[2] for span in self.spans)
 
 
 @dataclass(slots=True)
@@ -36,7 +43,10 @@ class _LevelRecord:
 @dataclass(slots=True)
 class _TenantRecord:
     completed: int = 0
+    open: int = 0  # accepted, not finished
     service_s: float = 0.0
+    backlogged_service_s: float = 0.0  # attempts finished while every tenant had open tasks
+    queue_latency: LatencySummary = field(default_factory=LatencySummary)
 
 
 class Recorder:
@@ -60,23 +70,40 @@ class Recorder:
         self._agents: dict[str, _AgentRecord] = {}
         self._levels = {p: _LevelRecord() for p in Priority}
         self._tenants: dict[str, _TenantRecord] = {}
+        self._backlogged_tenants = 0  # tenants with open tasks
         self._estimated = True
-        self._work_sum = 0.0
-        self._work_max = 0.0
-        self._arrival_bound = 0.0
+        self._bound = MakespanBound()
+        self._reference_speeds: dict[str, float] = {}
+
+    def set_reference_speeds(self, speeds: Mapping[str, float]) -> None:
+        """The true speed of each agent, for the lower bound, from whoever knows them (a workload's
+        synthetic agents, the simulator); agents not named here fall back to their `speed_hint`."""
+        for agent_id, speed in speeds.items():
+            if not (speed > 0 and math.isfinite(speed)):
+                raise ValueError(f"reference speed of {agent_id!r}: must be > 0, got {speed!r}")
+        self._reference_speeds = dict(speeds)
+
+    def _speed_of(self, agent: AgentState) -> float | None:
+        return self._reference_speeds.get(agent.id, agent.spec.speed_hint)
 
     # -- events -------------------------------------------------------------------------------
     def agent_joined(self, agent: AgentState, now: float) -> None:
         record = self._agents.get(agent.id)
-        if record is None or record.left_at is None:
-            self._agents[agent.id] = _AgentRecord(agent, joined_at=now)
+        span = (now, None, agent.spec.capacity)
+        if record is None:
+            self._agents[agent.id] = _AgentRecord(agent, [span])
             return
-        # the same id back after it left: its history carries on, its presence gains a period
-        record.earlier.append((record.joined_at, record.left_at, record.state.spec.capacity))
-        record.state, record.joined_at, record.left_at = agent, now, None
+        record.state = agent
+        joined, left, capacity = record.spans[-1]
+        if left is None:  # rejoined without leaving: its presence ends where the new one starts
+            record.spans[-1] = (joined, now, capacity)
+        record.spans.append(span)
 
     def agent_left(self, agent_id: str, now: float) -> None:
-        self._agents[agent_id].left_at = now
+        record = self._agents[agent_id]
+        joined, left, capacity = record.spans[-1]
+        if left is None:
+            record.spans[-1] = (joined, now, capacity)
 
     def task_accepted(self, task: Task, now: float) -> None:
         self.accepted += 1
@@ -84,15 +111,21 @@ class Recorder:
             self.first_submit = now
         if task.estimate is None:
             self._estimated = False
-        else:
-            self._work_sum += task.estimate
-            self._work_max = max(self._work_max, task.estimate)
+        elif self._estimated:
+            self._bound.add(now - self.first_submit, task.estimate)
+        if task.tenant is not None:
+            tenant = self._tenant(task.tenant)
+            tenant.open += 1
+            if tenant.open == 1:
+                self._backlogged_tenants += 1
 
     def task_started(self, task: Task, now: float, *, saturated: bool) -> None:
         if task.attempt == 1:
             wait = now - task.submitted_at
             self.queue_latency.add(wait)
             self._levels[task.priority].queue_latency.add(wait)
+            if task.tenant is not None:
+                self._tenant(task.tenant).queue_latency.add(wait)
         if saturated:
             self._levels[task.level].saturated_dispatches += 1
 
@@ -104,7 +137,10 @@ class Recorder:
         else:
             record.failed_attempts += 1
         if task.tenant is not None:
-            self._tenant(task.tenant).service_s += duration
+            tenant = self._tenant(task.tenant)
+            tenant.service_s += duration
+            if self._backlogged_tenants == len(self._tenants):
+                tenant.backlogged_service_s += duration
 
     def attempt_cancelled(self, agent_id: str, duration: float) -> None:
         """A running attempt was cancelled: its slot was busy, but it neither completed nor
@@ -118,10 +154,15 @@ class Recorder:
         if ok:
             self.completed += 1
             self._levels[task.priority].completed += 1
-            if task.tenant is not None:
-                self._tenant(task.tenant).completed += 1
         else:
             self.failed += 1
+        if task.tenant is not None:
+            tenant = self._tenant(task.tenant)
+            if ok:
+                tenant.completed += 1
+            tenant.open -= 1
+            if tenant.open == 0:
+                self._backlogged_tenants -= 1
         if task.deadline is not None and (not ok or now > task.deadline):
             self.deadline_misses += 1
         self.sojourn.add(now - task.submitted_at)
@@ -136,14 +177,16 @@ class Recorder:
 
     # -- report -------------------------------------------------------------------------------
     def lower_bound(self) -> float | None:
-        """max(total work / total speed x capacity, longest task on the fastest agent); None
-        unless every task carried an estimate."""
+        """The arrival-aware bound of `MakespanBound` over every agent ever present, from the first
+        submission; None unless every task carried an estimate and every agent has a speed."""
         if not self._estimated or self.accepted == 0 or not self._agents:
             return None
-        states = [r.state for r in self._agents.values()]
-        total_speed = sum(s.spec.speed * s.spec.capacity for s in states)
-        fastest = max(s.spec.speed for s in states)
-        return max(self._work_sum / total_speed, self._work_max / fastest)
+        agents = [(self._speed_of(r.state), r.capacity) for r in self._agents.values()]
+        speeds = [(s, c) for s, c in agents if s is not None]
+        if len(speeds) < len(agents):
+            return None
+        throughput = sum(s * c for s, c in speeds)
+        return self._bound.bound(throughput, max(s for s, _ in speeds))
 
     def report(self, open_tasks: int, breaker_states: dict[str, str]) -> dict[str, Any]:
         """The report as a strict-JSON dict (keys documented in docs/metrics.md)."""
@@ -185,22 +228,16 @@ class Recorder:
             "tenant_fairness": self._tenant_fairness(),
         }
 
-    @classmethod
-    def _slot_time(cls, record: _AgentRecord, start: float | None, end: float | None) -> float:
-        """Capacity times presence in [start, end], over every period the agent was registered."""
-        total = cls._presence(record, start, end) * record.state.spec.capacity
-        if record.earlier and start is not None and end is not None:
-            for lo, hi, capacity in record.earlier:
-                total += max(0.0, min(end, hi) - max(start, lo)) * capacity
-        return total
-
     @staticmethod
-    def _presence(record: _AgentRecord, start: float | None, end: float | None) -> float:
+    def _slot_time(record: _AgentRecord, start: float | None, end: float | None) -> float:
+        """Σ over its incarnations of capacity x the part of [start, end] it was registered."""
         if start is None or end is None:
             return 0.0
-        lo = max(start, record.joined_at)
-        hi = end if record.left_at is None else min(end, record.left_at)
-        return max(0.0, hi - lo)
+        total = 0.0
+        for joined, left, capacity in record.spans:
+            hi = end if left is None else min(end, left)
+            total += max(0.0, hi - max(start, joined)) * capacity
+        return total
 
     def _per_agent(
         self,
@@ -245,14 +282,26 @@ class Recorder:
     def _per_tenant(self) -> dict[str, dict[str, Any]] | None:
         if not self._tenants:
             return None
-        return {
-            name: {
+        records = self._tenants.values()
+        service = sum(r.service_s for r in records)
+        backlogged = sum(r.backlogged_service_s for r in records)
+        weights = sum(self.tenant_weights.get(name, 1.0) for name in self._tenants)
+        out: dict[str, dict[str, Any]] = {}
+        for name, r in sorted(self._tenants.items()):
+            latency = r.queue_latency.summary()
+            weight = self.tenant_weights.get(name, 1.0)
+            out[name] = {
                 "completed": r.completed,
                 "service_s": r.service_s,
-                "weight": self.tenant_weights.get(name, 1.0),
+                "weight": weight,
+                "fair_share": weight / weights,
+                "share": (r.service_s / service) if service > 0 else None,
+                "backlogged_share": (r.backlogged_service_s / backlogged)
+                if backlogged > 0
+                else None,
+                "queue_latency_ms": _ms({"p50": latency["p50"], "p99": latency["p99"]}),
             }
-            for name, r in sorted(self._tenants.items())
-        }
+        return out
 
     def _tenant_fairness(self) -> float | None:
         if not self._tenants:

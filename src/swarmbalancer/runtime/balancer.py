@@ -128,12 +128,14 @@ class Balancer:
         weight: float = 1.0,
         region: str | None = None,
         cost: float = 0.0,
-        speed: float = 1.0,
+        speed_hint: float | None = None,
         tags: Iterable[str] = (),
     ) -> None:
         """Register an agent; `handler(task)` may be async or plain (plain runs in a thread).
 
-        The thread pool grows to the total capacity of the plain agents (or `max_threads`).
+        `speed_hint` (work units per second) is only where the learned speed starts; leave it out
+        when unknown. The thread pool grows to the total capacity of the plain agents (or
+        `max_threads`).
         """
         if not callable(handler):
             raise AgentError(f"handler: {handler!r} is not callable")
@@ -143,7 +145,7 @@ class Balancer:
             id=agent_id,
             capacity=capacity,
             weight=weight,
-            speed=speed,
+            speed_hint=speed_hint,
             region=region,
             cost=cost,
             tags=frozenset(tags),

@@ -54,6 +54,8 @@ async def run_workload(
     specs = {s.id: s for s in agent_specs(workload)}
     swarm = SyntheticSwarm(workload)
     balancer = Balancer(config)
+    if handler is None:  # the synthetic agents run at the workload's speeds: the bound may use them
+        balancer.coordinator.recorder.set_reference_speeds(workload.agent_speeds())
     loop = asyncio.get_running_loop()
 
     def join(agent_id: str) -> None:
@@ -65,7 +67,7 @@ async def run_workload(
             weight=spec.weight,
             region=spec.region,
             cost=spec.cost,
-            speed=spec.speed,
+            speed_hint=spec.speed_hint,
             tags=spec.tags,
         )
 

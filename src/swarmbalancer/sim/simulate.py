@@ -32,6 +32,9 @@ class WorkloadSimulation:
         self.workload = workload
         self.config = with_tenants(config, workload)
         self.coordinator = Coordinator(self.config)
+        # The true speeds, for the attempt model and the bound; the balancer only gets the hints.
+        self.speeds = workload.agent_speeds()
+        self.coordinator.recorder.set_reference_speeds(self.speeds)
         self.faults = FaultPlan.from_workload(workload)
         self.driver = SimDriver(self.coordinator, self._attempt)
         self.timeline = timeline
@@ -39,13 +42,13 @@ class WorkloadSimulation:
 
     def _attempt(self, task: Task, agent: AgentState, now: float) -> Attempt:
         if not self.faults:  # what attempt_outcome gives without faults, without its lookups
-            return Attempt(duration=task.payload["work"] / agent.spec.speed, ok=True)
+            return Attempt(duration=task.payload["work"] / self.speeds[agent.id], ok=True)
         outcome = attempt_outcome(
             seed=self.workload.seed,
             task_id=task.id,
             attempt=task.attempt,
             agent_id=agent.id,
-            speed=agent.spec.speed,
+            speed=self.speeds[agent.id],
             work=payload_work(task),
             start=now,
             faults=self.faults,

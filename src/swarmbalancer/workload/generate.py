@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from itertools import repeat
 from typing import Literal, NamedTuple, TypeVar
 
+from swarmbalancer.metrics.bound import MakespanBound
 from swarmbalancer.model import AgentSpec, Priority, Task
 from swarmbalancer.workload.faults import NO_FAULT, FaultEffect, FaultPlan
 from swarmbalancer.workload.schema import GeneratedTasks, TraceTasks, Workload, Zipf
@@ -231,26 +232,21 @@ def _estimate_noise(source: GeneratedTasks, n: int, rng: random.Random) -> Itera
     return (math.exp(rng.normalvariate(-sigma * sigma / 2.0, sigma)) for _ in range(n))
 
 
-def lower_bound(records: Sequence[TaskRecord], specs: Sequence[AgentSpec]) -> float:
+def lower_bound(records: Sequence[TaskRecord], workload: Workload) -> float:
     """A lower bound on the makespan: when the last task can finish at best, from workload time 0.
 
-    With S = sum(speed * capacity) and v = max(speed), it is the largest over tasks i of
-    `a_i + (work of tasks arriving at or after a_i) / S` and `a_i + w_i / v`. For a batch at
-    time 0 this is `max(total work / S, max work / v)`. It assumes every agent is present and
-    healthy all the time, so joins, leaves and faults can only raise the true optimum above it.
+    With S = sum(speed * capacity) and v = max(speed) over every agent of the workload at its true
+    speed, it is the largest over tasks i of `a_i + (work of tasks arriving at or after a_i) / S`
+    and `a_i + w_i / v` (`MakespanBound`). For a batch at time 0 this is `max(total work / S,
+    max work / v)`. It assumes every agent is present and healthy all the time, so joins, leaves
+    and faults can only raise the true optimum above it.
     """
     if not records:
         return 0.0
-    if not specs:
-        raise ValueError("lower_bound: no agents")
-    throughput = sum(s.speed * s.capacity for s in specs)
-    fastest = max(s.speed for s in specs)
-    bound, later_work = 0.0, 0.0
-    for record in sorted(records, key=lambda r: r.arrival, reverse=True):
-        later_work += record.work
-        bound = max(
-            bound,
-            record.arrival + later_work / throughput,
-            record.arrival + record.work / fastest,
-        )
-    return bound
+    speeds = workload.agent_speeds()
+    capacities = {spec.id: spec.capacity for spec in workload.agent_specs()}
+    bound = MakespanBound()
+    for record in sorted(records, key=lambda r: r.arrival):
+        bound.add(record.arrival, record.work)
+    throughput = sum(speeds[i] * capacities[i] for i in speeds)
+    return bound.bound(throughput, max(speeds.values()))

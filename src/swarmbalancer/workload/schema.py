@@ -55,6 +55,7 @@ class AgentGroup(_Model):
     count: int = Field(default=1, ge=1)
     capacity: int = Field(default=1, ge=1)
     speed: float = Field(default=1.0, gt=0)
+    speed_hint: float | None = Field(default=None, gt=0)
     weight: float | None = Field(default=None, gt=0)
     region: str | None = Field(default=None, min_length=1)
     cost: float = Field(default=0.0, ge=0)
@@ -75,13 +76,14 @@ class AgentGroup(_Model):
         return [self.id] if self.count == 1 else [f"{self.id}-{i}" for i in range(self.count)]
 
     def specs(self) -> list[AgentSpec]:
-        """One `AgentSpec` per expanded id; `weight` defaults to `speed`."""
+        """One `AgentSpec` per expanded id, what the balancer is told: `weight` defaults to `speed`;
+        the true `speed` stays with the synthetic agent, only `speed_hint` is passed on."""
         return [
             AgentSpec(
                 id=agent_id,
                 capacity=self.capacity,
                 weight=self.weight if self.weight is not None else self.speed,
-                speed=self.speed,
+                speed_hint=self.speed_hint,
                 region=self.region,
                 cost=self.cost,
                 tags=frozenset(self.tags),
@@ -315,8 +317,13 @@ class Workload(_Model):
         return [agent_id for group in self.agents for agent_id in group.ids()]
 
     def agent_specs(self) -> list[AgentSpec]:
-        """One `AgentSpec` per expanded agent, including agents that join later."""
+        """One `AgentSpec` per expanded agent, including agents that join later: what the balancer
+        is told (no true speed; see `agent_speeds`)."""
         return [spec for group in self.agents for spec in group.specs()]
+
+    def agent_speeds(self) -> dict[str, float]:
+        """The true speed of every expanded agent (synthetic agents and the simulator run at it)."""
+        return {agent_id: group.speed for group in self.agents for agent_id in group.ids()}
 
     def initial_agent_specs(self) -> list[AgentSpec]:
         """The agents present at time 0: those without a `join` time."""

@@ -105,8 +105,11 @@ class SyntheticAgent:
     agent holds its speed over a busy period.
     """
 
-    def __init__(self, spec: AgentSpec, *, seed: int, faults: FaultPlan, continuity: float) -> None:
+    def __init__(
+        self, spec: AgentSpec, *, speed: float, seed: int, faults: FaultPlan, continuity: float
+    ) -> None:
         self.spec = spec
+        self.speed = speed  # the true speed, which the balancer is never told
         self.seed = seed
         self.faults = faults
         self.continuity = continuity
@@ -121,7 +124,7 @@ class SyntheticAgent:
             task_id=task.id,
             attempt=task.attempt,
             agent_id=self.spec.id,
-            speed=self.spec.speed,
+            speed=self.speed,
             work=payload_work(task),
             start=start,
             faults=self.faults,
@@ -183,9 +186,14 @@ class SyntheticSwarm:
             raise ValueError(f"continuity: must be >= 0, got {continuity}")
         self.workload = workload
         self.faults = FaultPlan.from_workload(workload)
+        speeds = workload.agent_speeds()
         self.agents: dict[str, SyntheticAgent] = {
             spec.id: SyntheticAgent(
-                spec, seed=workload.seed, faults=self.faults, continuity=continuity
+                spec,
+                speed=speeds[spec.id],
+                seed=workload.seed,
+                faults=self.faults,
+                continuity=continuity,
             )
             for spec in workload.agent_specs()
         }

@@ -28,6 +28,10 @@ class Discipline(ABC):
         """Remove and return the next task to dispatch, or None when empty."""
 
     @abstractmethod
+    def peek(self, now: float) -> Task | None:
+        """The task `pop(now)` would return, without removing it or changing any state."""
+
+    @abstractmethod
     def discard(self, task_id: str) -> Task | None:
         """Remove the task with this id in O(1) amortized and return it; None if absent.
 
@@ -74,6 +78,10 @@ class KeyedDiscipline(Discipline):
 
     def pop(self, now: float) -> Task | None:
         return self._heap.pop_task()
+
+    def peek(self, now: float) -> Task | None:
+        head = self._heap.peek()
+        return None if head is None else head[1]
 
     def discard(self, task_id: str) -> Task | None:
         return self._heap.discard(task_id)

@@ -96,6 +96,14 @@ class CompletelyFair(Discipline):
         self._min_vruntime = max(self._min_vruntime, seen)
         return task
 
+    def peek(self, now: float) -> Task | None:
+        entry = self._head()
+        if entry is None:
+            return None
+        head = self._queues[entry[1]].peek()
+        assert head is not None  # an active tenant always has a queued task
+        return head[1]
+
     def charge(self, task: Task, actual_runtime: float) -> None:
         """Correct the popping tenant's vruntime by (actual - provisional) / weight."""
         if not (actual_runtime >= 0 and math.isfinite(actual_runtime)):

@@ -12,8 +12,8 @@ from swarmbalancer.policies.disciplines.monotone import MonotoneQueue
 class Fifo(Discipline):
     """Orders by `task.enqueued_at`, then `task.seq`.
 
-    Keying on when the task entered the agent's queue, not when it entered this level, means a task
-    that ages into the level goes ahead of every task that was queued after it did. Those keys
+    Keying on when the task entered an agent's queue, not when it was pushed here, means a task
+    stolen or migrated in goes ahead of every task that was queued after it was. Those keys
     mostly arrive in order, which a `MonotoneQueue` serves at the cost of a deque.
     """
 
@@ -25,6 +25,9 @@ class Fifo(Discipline):
 
     def pop(self, now: float) -> Task | None:
         return self._queue.pop_task()
+
+    def peek(self, now: float) -> Task | None:
+        return self._queue.peek_task()
 
     def discard(self, task_id: str) -> Task | None:
         return self._queue.discard(task_id)

@@ -82,6 +82,19 @@ class MonotoneQueue:
         key = (self._order[0], task.seq)
         return late if late is not None and late[0] < key else (key, task)
 
+    def peek_task(self) -> Task | None:
+        """The task `pop_task` would return, without removing it (no key copy); None when empty."""
+        token = self._head()
+        if token is None:
+            late = self._late.peek() if self._late_count else None
+            return None if late is None else late[1]
+        task = self._tasks[token]
+        if self._late_count:
+            late = self._late.peek()
+            if late is not None and late[0] < (self._order[0], task.seq):
+                return late[1]
+        return task
+
     def pop_task(self) -> Task | None:
         """Remove and return the task of the smallest key; None when empty."""
         token = self._head()
