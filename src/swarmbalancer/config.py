@@ -174,10 +174,10 @@ class BalancerConfig(_Strict):
 
     def updated(self, changes: dict[str, Any]) -> BalancerConfig:
         """A copy with `changes` applied and the whole result validated again."""
-        return load_config({**self.to_dict(), **_camel_keys(changes)})
+        return load_config({**self.to_dict(), **camel_keys(changes)})
 
 
-def _camel_keys(data: dict[str, Any]) -> dict[str, Any]:
+def camel_keys(data: dict[str, Any]) -> dict[str, Any]:
     """Keys in camelCase; a non-string key, or a key given in both spellings, is an error."""
     normalised: dict[str, Any] = {}
     spelled: dict[str, str] = {}
@@ -226,7 +226,7 @@ def load_config(
         source = _read_json(source, "config")
     if not isinstance(source, dict):
         raise ConfigError(f"config: expected a JSON object, got {type(source).__name__}")
-    normalised = _camel_keys(source)
+    normalised = camel_keys(source)
     try:
         return BalancerConfig.model_validate(normalised)
     except ValidationError as exc:

@@ -88,7 +88,7 @@ class ParetoWork(_Dist):
         if self.max is None:
             return self.mean
         a, xm = self.alpha, self.scale
-        return self.mean - xm * (xm / self.max) ** (a - 1.0) / (a - 1.0)
+        return self.mean - xm * float((xm / self.max) ** (a - 1.0)) / (a - 1.0)
 
 
 class LognormalWork(_Dist):

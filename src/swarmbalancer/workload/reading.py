@@ -63,16 +63,15 @@ class _Loader(yaml.SafeLoader):
         self._open_anchors: set[str] = set()
         self._sizes: dict[int, int] = {}
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
-            anchor = self.peek_event().anchor
+            anchor = self._peek().anchor
             if anchor in self._open_anchors:
                 self._fail(f"alias *{anchor} refers to a node that contains it")
-            node: yaml.Node = super().compose_node(parent, index)
-            return node
+            return super().compose_node(parent, index)
         self._steps.append(_step(parent, index))
         collection = self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent)
-        anchor = self.peek_event().anchor if collection else None
+        anchor = self._peek().anchor if collection else None
         if collection:
             if self._depth >= MAX_DEPTH:
                 self._fail(f"nested deeper than {MAX_DEPTH} levels")
@@ -83,15 +82,21 @@ class _Loader(yaml.SafeLoader):
         if collection:
             self._depth -= 1
             self._open_anchors.discard(anchor or "")
-        self._measure(node)
+        if node is not None:
+            self._measure(node)
         self._steps.pop()
         return node
+
+    def _peek(self) -> Any:
+        return self.peek_event()  # type: ignore[no-untyped-call]
 
     def _measure(self, node: yaml.Node) -> None:
         if isinstance(node, yaml.ScalarNode):
             size = 1
             if node.tag == _INT and len(node.value) > MAX_INT_DIGITS + 3:  # sign and 0x prefix
-                self._fail(f"an integer of {len(node.value)} digits; at most {MAX_INT_DIGITS}", node)
+                self._fail(
+                    f"an integer of {len(node.value)} digits; at most {MAX_INT_DIGITS}", node
+                )
         elif isinstance(node, yaml.SequenceNode):
             size = 1 + sum(self._sizes.get(id(child), 1) for child in node.value)
         else:
@@ -104,8 +109,10 @@ class _Loader(yaml.SafeLoader):
 
     def _fail(self, problem: str, node: yaml.Node | None = None) -> None:
         path = brief_path([s for s in self._steps if s != ""])
-        mark = node.start_mark if node is not None else self.peek_event().start_mark
-        raise yaml.composer.ComposerError(None, None, f"{path}: {problem}" if path else problem, mark)
+        mark = node.start_mark if node is not None else self._peek().start_mark
+        raise yaml.composer.ComposerError(
+            None, None, f"{path}: {problem}" if path else problem, mark
+        )
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:

@@ -128,7 +128,7 @@ class Zipf(_Model):
 def _zipf_weight(rank: int, s: float) -> float:
     """1 / rank^s, or 0 where rank^s overflows a float (the share is below 1e-308 anyway)."""
     try:
-        return 1.0 / (rank**s)
+        return 1.0 / float(rank**s)
     except OverflowError:
         return 0.0
 

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from swarmbalancer.documents import DocumentError, loads_json, read_text
 from swarmbalancer.errors import TaskRejected
-from swarmbalancer.workload.limits import MAX_SECONDS, MAX_TASKS, MAX_TRACE_BYTES
 from swarmbalancer.model import Priority
+from swarmbalancer.workload.limits import MAX_SECONDS, MAX_TASKS, MAX_TRACE_BYTES
 from swarmbalancer.workload.messages import describe
 
 
