@@ -186,10 +186,17 @@ def camel_keys(data: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"config: keys must be strings, got a {type(key).__name__}")
         camel = canonical_key(key)
         if camel in spelled:
-            raise ConfigError(f"{key}: given twice (also as {spelled[camel]})")
+            raise ConfigError(f"{_name(key)}: given twice (also as {_name(spelled[camel])})")
         spelled[camel] = key
         normalised[camel] = value
     return normalised
+
+
+def _name(key: str | int) -> str:
+    """A key as errors show it: as written when plain, else quoted (so it stays on one line)."""
+    if isinstance(key, int) or (key and key.isprintable() and key.strip() == key):
+        return str(key)
+    return repr(key)
 
 
 def canonical_key(key: str) -> str:
@@ -200,7 +207,7 @@ def canonical_key(key: str) -> str:
 def _error_message(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "config"
+        where = ".".join(_name(p) for p in err["loc"]) or "config"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from swarmbalancer.workload.limits import MAX_SECONDS, MAX_SIGMA
+from swarmbalancer.workload.limits import MAX_FACTOR, MAX_SECONDS, MAX_SIGMA
 
 
 class _Dist(BaseModel):
@@ -54,7 +54,7 @@ class ParetoWork(_Dist):
     """
 
     dist: Literal["pareto"]
-    alpha: float = Field(gt=1)
+    alpha: float = Field(gt=1, le=MAX_FACTOR)
     mean: float = Field(gt=0, le=MAX_SECONDS)
     max: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
 

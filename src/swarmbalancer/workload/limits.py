@@ -25,7 +25,8 @@ MAX_COST = 1e9
 #: Log-space spread of log-normal work and estimate noise: sigma = 10 already puts the median
 #: 1e-22 of the mean; with it every sample stays below mean * e^121 (a normal draw is < 12.2).
 MAX_SIGMA = 10.0
-#: A slowdown or a deadline slack beyond a million changes nothing but overflows products.
+#: A slowdown, a deadline slack or a Pareto shape beyond a million changes nothing (a Pareto of
+#: alpha 1e6 is constant work) but overflows products.
 MAX_FACTOR = 1e6
 #: Arrival rates per second: from one per 30 years to a billion per second.
 MIN_RATE, MAX_RATE = 1e-9, 1e9
