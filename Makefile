@@ -4,7 +4,7 @@
 UV := ./scripts/uv
 RUN := $(UV) run --frozen
 
-.PHONY: demo test lint typecheck unit bench fmt
+.PHONY: demo test lint typecheck unit bench fmt fuzz
 
 demo:
 	$(RUN) swarmbalancer demo
@@ -20,6 +20,13 @@ typecheck:
 
 unit:
 	$(RUN) pytest
+
+# The fuzz suite of tests/fuzz with many more examples and a random seed (CI runs it small, with
+# a fixed seed, inside `make test`). FUZZ_EXAMPLES sets examples per test.
+FUZZ_EXAMPLES ?= 5000
+fuzz:
+	SWARMBALANCER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest tests/fuzz \
+		-p no:cacheprovider --hypothesis-show-statistics
 
 fmt:
 	$(RUN) ruff format src tests benchmarks

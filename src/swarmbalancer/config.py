@@ -6,7 +6,6 @@ seconds; a string with a unit (`"500ms"`, `"5s"`, `"2m"`) is accepted too.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,6 +21,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from swarmbalancer.documents import DocumentError, loads_json, read_text
 from swarmbalancer.errors import ConfigError
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -40,6 +40,9 @@ def parse_duration(value: Any) -> Any:
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+#: Periodic checks (aging, rebalancing) run at most 1,000 times a second: a shorter interval costs
+#: more than it balances, and near 0 the next check would land on the same instant for ever.
+Interval = Annotated[float, BeforeValidator(parse_duration), Field(ge=0.001)]
 
 Strategy = Literal[
     "round_robin", "weighted", "least_connections", "power_of_two", "random", "locality", "adaptive"
@@ -57,6 +60,7 @@ class _Strict(BaseModel):
         extra="forbid",
         frozen=True,
         validate_default=True,
+        allow_inf_nan=False,
     )
 
 
@@ -93,7 +97,7 @@ class BalancerConfig(_Strict):
     # routing
     strategy: Strategy = "adaptive"
     threshold: float = Field(0.8, gt=0)
-    seed: int = 0
+    seed: int = Field(0, ge=-(2**63), le=2**64 - 1)
     objective_weights: ObjectiveWeights = ObjectiveWeights()
     exploration: float = Field(0.02, ge=0, le=1)
     ewma_alpha: float = Field(0.2, gt=0, le=1)
@@ -111,7 +115,7 @@ class BalancerConfig(_Strict):
     level_weights: LevelWeights = LevelWeights()
     discipline: Discipline = "fifo"
     tenant_weights: dict[str, float] = Field(default_factory=dict)
-    aging_interval: PositiveDuration = 5.0
+    aging_interval: Interval = 5.0
     aging_boost: int = Field(1, ge=0)
     aging_ceiling: LevelName = "high"
     feedback: bool = True
@@ -122,7 +126,7 @@ class BalancerConfig(_Strict):
 
     # rebalancing
     rebalance_enabled: bool = True
-    check_interval: PositiveDuration = 5.0
+    check_interval: Interval = 5.0
     migration_threshold: float = Field(0.3, gt=0)
     cooldown_period: Duration = 30.0
     max_migrations: int = Field(5, ge=0)
@@ -173,17 +177,41 @@ class BalancerConfig(_Strict):
 
     def updated(self, changes: dict[str, Any]) -> BalancerConfig:
         """A copy with `changes` applied and the whole result validated again."""
-        return load_config({**self.to_dict(), **_camel_keys(changes)})
+        return load_config({**self.to_dict(), **camel_keys(changes)})
 
 
-def _camel_keys(data: dict[str, Any]) -> dict[str, Any]:
-    return {to_camel(k) if "_" in k else k: v for k, v in data.items()}
+def camel_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """Keys in camelCase; a non-string key, or a key given in both spellings, is an error."""
+    normalised: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, value in data.items():
+        if not isinstance(key, str):
+            shown = _name(key) if isinstance(key, int) else type(key).__name__
+            raise ConfigError(f"config: key {shown} is not a string (keys must be strings)")
+        camel = canonical_key(key)
+        if camel in spelled:
+            raise ConfigError(f"{_name(key)}: given twice (also as {_name(spelled[camel])})")
+        spelled[camel] = key
+        normalised[camel] = value
+    return normalised
+
+
+def _name(key: str | int) -> str:
+    """A key as errors show it: as written when plain, else quoted (so it stays on one line)."""
+    if isinstance(key, int) or (key and key.isprintable() and key.strip() == key):
+        return str(key)
+    return repr(key)
+
+
+def canonical_key(key: str) -> str:
+    """The camelCase spelling of a configuration key (`steal_threshold` -> `stealThreshold`)."""
+    return to_camel(key) if "_" in key else key
 
 
 def _error_message(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "config"
+        where = ".".join(_name(p) for p in err["loc"]) or "config"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
@@ -204,30 +232,21 @@ def load_config(
     if isinstance(source, BalancerConfig):
         return source
     if isinstance(source, Path):
-        source = _read_json(source.read_text(encoding="utf-8"), str(source))
+        source = _read_json(source, str(source))
     elif isinstance(source, str):
         source = _read_json(source, "config")
     if not isinstance(source, dict):
         raise ConfigError(f"config: expected a JSON object, got {type(source).__name__}")
-    for key in source:
-        if not isinstance(key, str):
-            raise ConfigError(f"config: key {key!r} is not a string")
-    normalised = _camel_keys(source)
-    if len(normalised) != len(source):
-        seen: dict[str, str] = {}
-        for key in source:
-            camel = to_camel(key) if "_" in key else key
-            if camel in seen:
-                raise ConfigError(f"{key}: given twice (also as {seen[camel]})")
-            seen[camel] = key
+    normalised = camel_keys(source)
     try:
         return BalancerConfig.model_validate(normalised)
     except ValidationError as exc:
         raise ConfigError(_error_message(exc)) from None
 
 
-def _read_json(text: str, where: str) -> Any:
+def _read_json(source: str | Path, where: str) -> Any:
+    """JSON text, or a file of it, read within the bounds of `swarmbalancer.documents`."""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        return loads_json(read_text(source) if isinstance(source, Path) else source)
+    except DocumentError as exc:
+        raise ConfigError(f"{where}: {exc}") from None

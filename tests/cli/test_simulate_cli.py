@@ -147,3 +147,102 @@ def test_plot_without_matplotlib_says_what_to_install(
 def test_plot_into_a_missing_directory_exits_2(tmp_path: Path) -> None:
     line = one_line_error(simulate(HETERO, "--plot", str(tmp_path / "no" / "x.png"), "-q"))
     assert "--plot" in line
+
+
+def test_sweep_values_may_be_json_with_commas() -> None:
+    weights = ['{"latency": 1, "cost": 1}', '{"latency": 1, "balance": 2}']
+    reports = as_json(
+        simulate(HETERO, "--sweep", "objectiveWeights=" + ",".join(weights), "--json")
+    )
+    assert list(reports) == [f"objectiveWeights={w}" for w in weights]
+
+
+def test_sweep_of_disciplines_gives_one_run_each() -> None:
+    reports = as_json(simulate(HETERO, "--sweep", "discipline=fifo,cfs,wfq", "--json"))
+    assert list(reports) == ["discipline=fifo", "discipline=cfs", "discipline=wfq"]
+
+
+def test_split_values_keeps_commas_inside_brackets_and_strings() -> None:
+    from swarmbalancer.cli.simulate import split_values
+
+    assert split_values('1,[2,3],{"a": "x,}"},"q\\",r",z') == [
+        "1",
+        "[2,3]",
+        '{"a": "x,}"}',
+        '"q\\",r"',
+        "z",
+    ]
+
+
+def queue_bound_workload(tmp_path: Path, config: str) -> str:
+    path = tmp_path / "bounded.yaml"
+    path.write_text(
+        "agents: [{id: a, capacity: 2}]\n"
+        "tasks: {count: 40, work: {dist: constant, value: 1.0}}\n"
+        f"config: {config}\n"
+    )
+    return str(path)
+
+
+@pytest.mark.timeout(30)
+def test_simulate_honours_max_queue_size_by_holding_arrivals_as_run_does(tmp_path: Path) -> None:
+    unbounded = as_json(simulate(queue_bound_workload(tmp_path, "{}"), "--json"))
+    bounded = as_json(simulate(queue_bound_workload(tmp_path, "{maxQueueSize: 3}"), "--json"))
+    assert bounded["completed"] == unbounded["completed"] == 40
+    assert bounded["makespan_s"] == unbounded["makespan_s"] == 20.0
+    # held arrivals are submitted when there is room, so none waits behind more than 3 queued
+    assert unbounded["queue_latency_ms"]["max"] == 19_000.0
+    assert bounded["queue_latency_ms"]["max"] <= 2_000.0
+
+
+def test_simulate_raises_queue_full_as_run_does(tmp_path: Path) -> None:
+    path = queue_bound_workload(tmp_path, "{maxQueueSize: 3, queueFull: raise}")
+    assert "maxQueueSize: 3 tasks already queued" in one_line_error(simulate(path, "-q"))
+
+
+@pytest.mark.parametrize("name", ["x.pdf", "x.svg", "x", "x.png.txt"])
+def test_plot_refuses_an_extension_it_will_not_write(tmp_path: Path, name: str) -> None:
+    line = one_line_error(simulate(HETERO, "--plot", str(tmp_path / name), "-q"))
+    assert "only PNG is written" in line
+    assert not (tmp_path / name).exists()
+
+
+def test_plot_overlays_every_runs_sojourn_cdf_in_one_panel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib.figure import Figure
+
+    figures: list[Any] = []
+    original = Figure.savefig
+
+    def keep(self: Any, *args: Any, **kwargs: Any) -> None:
+        figures.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    target = tmp_path / "cmp.png"
+    result = simulate(HETERO, "-s", "round_robin,least_connections,adaptive", "--plot", str(target))
+    assert result.exit_code == 0, result.output
+    (figure,) = figures
+    cdf = [ax for ax in figure.axes if "sojourn" in ax.get_title()]
+    assert len(cdf) == 1
+    labels = [text.get_text() for text in cdf[0].get_legend().get_texts()]
+    assert [label.split(" (p99")[0] for label in labels] == [
+        "round_robin",
+        "least_connections",
+        "adaptive",
+    ]
+    load_panels = [ax for ax in figure.axes if "load per agent" in ax.get_title()]
+    assert len(load_panels) == 3 and all(ax.get_legend() is not None for ax in load_panels)
+
+
+def test_agents_are_grouped_by_their_id_without_the_index() -> None:
+    from swarmbalancer.cli.plot import agent_groups
+
+    groups = agent_groups(["slow-0", "slow-1", "fast-0", "solo", "w-1-0"])
+    assert groups == {
+        "slow": ["slow-0", "slow-1"],
+        "fast": ["fast-0"],
+        "solo": ["solo"],
+        "w-1": ["w-1-0"],
+    }

@@ -21,7 +21,7 @@ def _simulate(agents: list[dict[str, Any]], tasks: dict[str, Any], **config: Any
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("work", [1e7, 1e8, 1e12])
+@pytest.mark.parametrize("work", [1e7, 1e8, 1e9])
 def test_one_huge_task_costs_two_events_not_its_duration(work: float) -> None:
     report = _simulate(
         [{"id": "a", "count": 2}], {"count": 1, "work": {"dist": "constant", "value": work}}

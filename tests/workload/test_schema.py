@@ -199,7 +199,7 @@ MALFORMED = [
     (
         "negative rate",
         _set("tasks.arrival", {"process": "poisson", "rate": -5}),
-        "tasks.arrival.rate: must be > 0, got -5",
+        "tasks.arrival.rate: must be >= 1e-09, got -5",
     ),
     (
         "pareto alpha",
@@ -243,7 +243,7 @@ MALFORMED = [
     ),
     ("missing tasks", _drop("tasks"), "x.yaml: tasks: required"),
     ("no agents", _set("agents", []), "agents: must not be empty"),
-    ("zero speed", _set("agents.1.speed", 0), "agents[1].speed: must be > 0, got 0"),
+    ("zero speed", _set("agents.1.speed", 0), "agents[1].speed: must be >= 1e-06, got 0"),
     ("count as a string", _set("agents.0.count", "3"), "agents[0].count: must be a valid integer"),
     ("leave before join", _set("agents.1.leave", 0), "agents[1].leave: must be > 0"),
     ("duplicate agent ids", _set("agents.1.id", "worker-1"), "agents[1].id: agent id 'worker-1'"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,10 +13,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from swarmbalancer.cli import display
+from swarmbalancer.cli import display, settings
 from swarmbalancer.cli.settings import DEFAULT_FILE, effective_config, parse_json_option, read_file
-from swarmbalancer.config import STRATEGIES, BalancerConfig
-from swarmbalancer.errors import SwarmBalancerError
+from swarmbalancer.config import STRATEGIES, BalancerConfig, load_config
+from swarmbalancer.errors import ConfigError, SwarmBalancerError
 
 app = typer.Typer(
     name="swarmbalancer",
@@ -38,7 +39,8 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no live display")
 
 def fail(message: str) -> typer.Exit:
     """Print one clear error line and return the exit to raise (status 2)."""
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    line = " ".join(message.split())  # one line, whatever a value in the message held
+    err.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -62,13 +64,12 @@ def run(
     file: FileOpt = DEFAULT_FILE,
 ) -> None:
     """Run a workload for real in the embedded runtime and report what happened."""
-    from swarmbalancer.runtime.runner import load_handler
     from swarmbalancer.workload import load_workload
 
     try:
         spec = load_workload(workload)
         cfg = _config({"seed": spec.seed, **(spec.config or {})}, config, strategy, file)
-        user_handler = load_handler(handler) if handler else None
+        user_handler = _load_handler(handler) if handler else None
         report = _run_live(spec, cfg, user_handler, quiet or as_json, title=workload.name)
     except SwarmBalancerError as exc:
         raise fail(str(exc)) from None
@@ -123,17 +124,17 @@ def simulate(
 @app.command()
 def demo(
     strategy: StrategyOpt = None,
+    config: ConfigOpt = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
+    file: FileOpt = DEFAULT_FILE,
 ) -> None:
     """A built-in heterogeneous swarm with a failing agent, run live (about 10 seconds)."""
     from swarmbalancer.workload.demo import demo_workload
 
     try:
         spec = demo_workload()
-        cfg = _config(
-            {"seed": spec.seed, **(spec.config or {})}, None, strategy, Path("/nonexistent")
-        )
+        cfg = _config({"seed": spec.seed, **(spec.config or {})}, config, strategy, file)
         if not quiet and not as_json:
             err.print(f"[bold]demo[/]: {spec.description}")
         report = _run_live(spec, cfg, None, quiet or as_json, title="demo")
@@ -144,30 +145,59 @@ def demo(
 
 @app.command("config-manage")
 def config_manage(
-    action: Annotated[str, typer.Option(help="get | validate | update")] = "get",
+    action: Annotated[str, typer.Option(help="get | validate | update | unset")] = "get",
     config: ConfigOpt = None,
+    key: Annotated[
+        list[str] | None, typer.Option("--key", "-k", help="a key to remove (with --action unset)")
+    ] = None,
     file: FileOpt = DEFAULT_FILE,
 ) -> None:
-    """Read, check or update the configuration file the other commands use."""
+    """Read, check, update or remove keys of the configuration file the other commands use.
+
+    The file is only ever written in camelCase and after the whole result passed the validation
+    `Balancer` applies, so every later command accepts what `update` or `unset` wrote.
+    """
     try:
         if action == "get":
             cfg = effective_config(read_file(file), parse_json_option(config))
             out.print_json(json.dumps(cfg.to_dict()))
         elif action == "validate":
             changes = parse_json_option(config) if config else read_file(file)
-            effective_config(changes)
+            load_config(changes)
             err.print(f"[green]valid[/]: {len(changes)} key(s) checked")
         elif action == "update":
             if not config:
-                raise fail("--config: `update` needs the keys to change, as JSON")
-            stored = {**read_file(file), **parse_json_option(config)}
-            effective_config(stored)
-            file.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            err.print(f"[green]updated[/] {file}: {', '.join(sorted(parse_json_option(config)))}")
+                raise ConfigError("--config: `update` needs the keys to change, as JSON")
+            changed = settings.update_file(file, parse_json_option(config))
+            err.print(f"[green]updated[/] {escape(str(file))}: {', '.join(changed)}")
+        elif action == "unset":
+            if not key:
+                raise ConfigError("--key: `unset` needs the key(s) to remove")
+            removed = settings.unset_keys(file, key)
+            what = ", ".join(removed) if removed else "nothing (the key(s) were not set)"
+            err.print(f"[green]removed[/] from {escape(str(file))}: {what}")
         else:
-            raise fail(f"--action: {action!r} is not one of get, validate, update")
+            raise ConfigError(f"--action: {action!r} is not one of get, validate, update, unset")
     except SwarmBalancerError as exc:
         raise fail(str(exc)) from None
+
+
+def _load_handler(ref: str) -> Any:
+    """`--handler module:function`, importable from the working directory as `python -m` would;
+    any error raised while importing the user's module becomes one line naming the option."""
+    from swarmbalancer.runtime.runner import load_handler
+
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        return load_handler(ref)
+    except SwarmBalancerError:
+        raise
+    except Exception as exc:  # the user's module failed while importing: say so, in one line
+        raise ConfigError(
+            f"--handler: importing {ref!r} raised {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _run_live(

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from swarmbalancer.cli import display
 from swarmbalancer.config import STRATEGIES, BalancerConfig
+from swarmbalancer.documents import DocumentError, loads_json
 from swarmbalancer.errors import ConfigError
 from swarmbalancer.sim.simulate import simulate
 from swarmbalancer.sim.timeline import Timeline
@@ -50,23 +51,49 @@ class Result:
 
 
 def parse_sweep(text: str | None) -> Sweep | None:
-    """`KEY=V1,V2,...`; each value is read as JSON when it parses (5, 0.5, true), else as text."""
+    """`KEY=V1,V2,...`; each value is read as JSON when it parses (5, 0.5, true, {"a": 1, "b": 2}),
+    else as text. Commas inside a JSON object, list or string do not separate values."""
     if text is None:
         return None
     key, sep, rest = text.partition("=")
     key = key.strip()
     if not sep or not key:
         raise ConfigError(f"--sweep: {text!r} is not KEY=V1,V2,... (e.g. stealThreshold=0,5)")
-    texts = tuple(value.strip() for value in rest.split(","))
+    texts = tuple(value.strip() for value in split_values(rest))
     if not all(texts):
         raise ConfigError(f"--sweep: {key}: give one or more values separated by commas")
     return Sweep(key, texts, tuple(_value(t) for t in texts))
 
 
+def split_values(text: str) -> list[str]:
+    """Split at the commas outside brackets, braces and double-quoted strings."""
+    parts: list[str] = []
+    depth, start, quoted, escaped = 0, 0, False, False
+    for i, char in enumerate(text):
+        if quoted:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
 def _value(text: str) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return loads_json(text)
+    except DocumentError:
         return text
 
 

@@ -43,6 +43,8 @@ class SimDriver:
         self.loop = loop or EventLoop()
         self.on_start = on_start
         self.on_finish = on_finish
+        #: Called after every dispatch round (e.g. to release a submission held by maxQueueSize).
+        self.on_pump: Callable[[], None] | None = None
         self.outstanding = 0
         self.pending_arrivals = 0
         self._tick_at: float | None = None
@@ -130,3 +132,5 @@ class SimDriver:
         if wake is not None and (self._tick_at is None or wake < self._tick_at):
             self._tick_at = wake
             loop.at(wake, self._tick)
+        if self.on_pump is not None:
+            self.on_pump()

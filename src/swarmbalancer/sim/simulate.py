@@ -7,6 +7,7 @@ from typing import Any
 
 from swarmbalancer.config import BalancerConfig
 from swarmbalancer.coordinator import Coordinator
+from swarmbalancer.errors import QueueFull
 from swarmbalancer.model import AgentState, Task
 from swarmbalancer.sim.driver import Attempt, SimDriver
 from swarmbalancer.sim.timeline import Timeline
@@ -39,6 +40,9 @@ class WorkloadSimulation:
         self.driver = SimDriver(self.coordinator, self._attempt)
         self.timeline = timeline
         self._records: Iterator[TaskRecord] = iter(())
+        self._held: TaskRecord | None = None  # an arrival waiting for room under maxQueueSize
+        if self.config.max_queue_size is not None:
+            self.driver.on_pump = self._release_held
 
     def _attempt(self, task: Task, agent: AgentState, now: float) -> Attempt:
         if not self.faults:  # what attempt_outcome gives without faults, without its lookups
@@ -85,6 +89,24 @@ class WorkloadSimulation:
             self.driver.loop.at(record.arrival, self._arrive, record)
 
     def _arrive(self, record: TaskRecord) -> None:
+        if self._full():
+            if self.config.queue_full == "raise":
+                raise QueueFull(f"maxQueueSize: {self.config.max_queue_size} tasks already queued")
+            self._held = record  # as `run` awaits submit: later arrivals wait behind this one
+            return
+        self._submit(record)
+
+    def _full(self) -> bool:
+        limit = self.config.max_queue_size
+        return limit is not None and self.coordinator.queued_total() >= limit
+
+    def _release_held(self) -> None:
+        record = self._held
+        if record is not None and not self._full():
+            self._held = None
+            self._submit(record)
+
+    def _submit(self, record: TaskRecord) -> None:
         driver = self.driver
         driver.pending_arrivals -= 1
         now = driver.loop.now

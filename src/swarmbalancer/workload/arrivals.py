@@ -13,9 +13,16 @@ from collections.abc import Iterator
 from itertools import repeat
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from swarmbalancer.errors import WorkloadError
+from swarmbalancer.workload.limits import (
+    MAX_RATE,
+    MAX_SECONDS,
+    MIN_BURST_ARRIVALS,
+    MIN_PERIOD,
+    MIN_RATE,
+)
 
 
 class _Process(BaseModel):
@@ -37,7 +44,7 @@ class BatchArrival(_Process):
     """Every task arrives at the same instant `at`."""
 
     process: Literal["batch"]
-    at: float = Field(default=0.0, ge=0)
+    at: float = Field(default=0.0, ge=0, le=MAX_SECONDS)
 
     def iter_times(self, count: int, rng: random.Random) -> Iterator[float]:
         return repeat(self.at, count)
@@ -47,7 +54,7 @@ class PoissonArrival(_Process):
     """A Poisson process of `rate` arrivals per second: exponential gaps of mean 1/rate."""
 
     process: Literal["poisson"]
-    rate: float = Field(gt=0)
+    rate: float = Field(ge=MIN_RATE, le=MAX_RATE)
 
     def iter_times(self, count: int, rng: random.Random) -> Iterator[float]:
         rate, gap = self.rate, rng.expovariate
@@ -65,10 +72,20 @@ class BurstyArrival(_Process):
     """
 
     process: Literal["bursty"]
-    on_rate: float = Field(gt=0)
-    off_rate: float = Field(default=0.0, ge=0)
-    on: float = Field(gt=0)
-    off: float = Field(gt=0)
+    on_rate: float = Field(ge=MIN_RATE, le=MAX_RATE)
+    off_rate: float = Field(default=0.0, ge=0, le=MAX_RATE)
+    on: float = Field(gt=0, le=MAX_SECONDS)
+    off: float = Field(gt=0, le=MAX_SECONDS)
+
+    @model_validator(mode="after")
+    def _cycle_has_arrivals(self) -> BurstyArrival:
+        expected = self.on_rate * self.on + self.off_rate * self.off
+        if expected < MIN_BURST_ARRIVALS:
+            raise ValueError(
+                f"on_rate*on + off_rate*off = {expected:.3g} arrivals per cycle; it must be >= "
+                f"{MIN_BURST_ARRIVALS} (for rarer arrivals use process: poisson)"
+            )
+        return self
 
     def iter_times(self, count: int, rng: random.Random) -> Iterator[float]:
         made = 0
@@ -94,9 +111,9 @@ class DiurnalArrival(_Process):
     """
 
     process: Literal["diurnal"]
-    rate: float = Field(gt=0)
+    rate: float = Field(ge=MIN_RATE, le=MAX_RATE)
     amplitude: float = Field(ge=0, le=1)
-    period: float = Field(gt=0)
+    period: float = Field(ge=MIN_PERIOD, le=MAX_SECONDS)
 
     def rate_at(self, t: float) -> float:
         """The instantaneous arrival rate at time `t`."""

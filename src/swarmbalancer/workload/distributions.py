@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from swarmbalancer.workload.limits import MAX_FACTOR, MAX_SECONDS, MAX_SIGMA
+
 
 class _Dist(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
@@ -22,7 +24,7 @@ class ConstantWork(_Dist):
     """Every task has the same work `value`."""
 
     dist: Literal["constant"]
-    value: float = Field(ge=0)
+    value: float = Field(ge=0, le=MAX_SECONDS)
 
     def sample(self, rng: random.Random) -> float:
         return self.value
@@ -35,7 +37,7 @@ class ExponentialWork(_Dist):
     """Exponentially distributed work with the given `mean`."""
 
     dist: Literal["exponential"]
-    mean: float = Field(gt=0)
+    mean: float = Field(gt=0, le=MAX_SECONDS)
 
     def sample(self, rng: random.Random) -> float:
         return rng.expovariate(1.0 / self.mean)
@@ -52,9 +54,9 @@ class ParetoWork(_Dist):
     """
 
     dist: Literal["pareto"]
-    alpha: float = Field(gt=1)
-    mean: float = Field(gt=0)
-    max: float | None = Field(default=None, gt=0)
+    alpha: float = Field(gt=1, le=MAX_FACTOR)
+    mean: float = Field(gt=0, le=MAX_SECONDS)
+    max: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
 
     @property
     def scale(self) -> float:
@@ -79,11 +81,14 @@ class ParetoWork(_Dist):
         return value if self.max is None else min(value, self.max)
 
     def expected(self) -> float:
-        """E[min(X, max)] = mean - xm^alpha * max^(1-alpha) / (alpha-1); `mean` when uncapped."""
+        """E[min(X, max)] = mean - xm^alpha * max^(1-alpha) / (alpha-1); `mean` when uncapped.
+
+        Computed as xm * (xm/max)^(alpha-1), which cannot overflow since xm < max.
+        """
         if self.max is None:
             return self.mean
         a, xm = self.alpha, self.scale
-        return self.mean - float(xm**a * self.max ** (1.0 - a)) / (a - 1.0)
+        return self.mean - xm * float((xm / self.max) ** (a - 1.0)) / (a - 1.0)
 
 
 class LognormalWork(_Dist):
@@ -93,8 +98,8 @@ class LognormalWork(_Dist):
     """
 
     dist: Literal["lognormal"]
-    mean: float = Field(gt=0)
-    sigma: float = Field(ge=0)
+    mean: float = Field(gt=0, le=MAX_SECONDS)
+    sigma: float = Field(ge=0, le=MAX_SIGMA)
 
     def sample(self, rng: random.Random) -> float:
         mu = math.log(self.mean) - self.sigma**2 / 2.0
@@ -108,8 +113,8 @@ class BimodalWork(_Dist):
     """A mix of two exponential modes: mean `long` with probability `p_long`, else mean `short`."""
 
     dist: Literal["bimodal"]
-    short: float = Field(gt=0)
-    long: float = Field(gt=0)
+    short: float = Field(gt=0, le=MAX_SECONDS)
+    long: float = Field(gt=0, le=MAX_SECONDS)
     p_long: float = Field(ge=0, le=1)
 
     def sample(self, rng: random.Random) -> float:

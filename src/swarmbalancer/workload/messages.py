@@ -11,6 +11,10 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from swarmbalancer.documents import format_path
+
+__all__ = ["describe", "format_path", "shown"]
+
 _BOUNDS = {
     "greater_than": ("gt", ">"),
     "greater_than_equal": ("ge", ">="),
@@ -25,14 +29,6 @@ def describe(exc: ValidationError, data: Any) -> str:
     first = _line(errors[0], data)
     more = len(errors) - 1
     return first if more == 0 else f"{first} (and {more} more problem{'s' if more > 1 else ''})"
-
-
-def format_path(parts: list[str | int]) -> str:
-    """`["faults", 0, "agent"]` -> `faults[0].agent`."""
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
 
 
 def _line(err: ErrorDetails, data: Any) -> str:
@@ -80,14 +76,25 @@ def _message(err: ErrorDetails) -> str:
         return "required"
     if kind in _BOUNDS:
         key, op = _BOUNDS[kind]
-        return f"must be {op} {_number(ctx.get(key))}, got {got!r}"
+        return f"must be {op} {_number(ctx.get(key))}, got {shown(got)}"
     if kind in ("too_short", "string_too_short") and ctx.get("min_length") == 1:
         return "must not be empty"
     if kind == "value_error":
         return msg.removeprefix("Value error, ")
     if msg.startswith("Input should be "):
-        return f"must be {msg.removeprefix('Input should be ')}, got {got!r}"
+        return f"must be {msg.removeprefix('Input should be ')}, got {shown(got)}"
     return msg
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as it appears in an error line: its repr, shortened; a huge integer by its size."""
+    if isinstance(value, int) and value.bit_length() > 200:
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    try:
+        text = repr(value)
+    except ValueError:  # a container holding an integer too long to print
+        return f"a {type(value).__name__}"
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _number(value: Any) -> Any:

@@ -29,6 +29,22 @@ from swarmbalancer.errors import ConfigError, WorkloadError
 from swarmbalancer.model import AgentSpec, Priority
 from swarmbalancer.workload.arrivals import Arrival, BatchArrival, TraceArrival
 from swarmbalancer.workload.distributions import WorkDist
+from swarmbalancer.workload.limits import (
+    MAX_AGENTS,
+    MAX_CAPACITY,
+    MAX_COST,
+    MAX_FACTOR,
+    MAX_SECONDS,
+    MAX_SEED,
+    MAX_SIGMA,
+    MAX_SLOTS,
+    MAX_SPEED,
+    MAX_TASKS,
+    MAX_WEIGHT,
+    MIN_SEED,
+    MIN_SPEED,
+    MIN_WEIGHT,
+)
 from swarmbalancer.workload.messages import describe, format_path
 from swarmbalancer.workload.reading import read_document
 from swarmbalancer.workload.trace import (
@@ -52,16 +68,16 @@ class AgentGroup(_Model):
     """`count` identical agents; ids are `id` when count is 1, else `id-0` .. `id-{count-1}`."""
 
     id: str = Field(min_length=1)
-    count: int = Field(default=1, ge=1)
-    capacity: int = Field(default=1, ge=1)
-    speed: float = Field(default=1.0, gt=0)
-    speed_hint: float | None = Field(default=None, gt=0)
-    weight: float | None = Field(default=None, gt=0)
+    count: int = Field(default=1, ge=1, le=MAX_AGENTS)
+    capacity: int = Field(default=1, ge=1, le=MAX_CAPACITY)
+    speed: float = Field(default=1.0, ge=MIN_SPEED, le=MAX_SPEED)
+    speed_hint: float | None = Field(default=None, ge=MIN_SPEED, le=MAX_SPEED)
+    weight: float | None = Field(default=None, ge=MIN_WEIGHT, le=MAX_WEIGHT)
     region: str | None = Field(default=None, min_length=1)
-    cost: float = Field(default=0.0, ge=0)
+    cost: float = Field(default=0.0, ge=0, le=MAX_COST)
     tags: list[str] = Field(default_factory=list)
-    join: float | None = Field(default=None, ge=0)
-    leave: float | None = Field(default=None, gt=0)
+    join: float | None = Field(default=None, ge=0, le=MAX_SECONDS)
+    leave: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
 
     @field_validator("leave")
     @classmethod
@@ -96,7 +112,7 @@ class Tenant(_Model):
     """A tenant and its fair-share weight (CFS/WFQ serve tenants in proportion to weight)."""
 
     id: str = Field(min_length=1)
-    weight: float = Field(default=1.0, gt=0)
+    weight: float = Field(default=1.0, ge=MIN_WEIGHT, le=MAX_WEIGHT)
 
 
 class Zipf(_Model):
@@ -106,21 +122,29 @@ class Zipf(_Model):
 
     def probabilities(self, count: int) -> list[float]:
         """Normalised Zipf probabilities of ranks 1..count."""
-        raw = [1.0 / (k**self.zipf) for k in range(1, count + 1)]
+        raw = [_zipf_weight(k, self.zipf) for k in range(1, count + 1)]
         total = sum(raw)
         return [p / total for p in raw]
+
+
+def _zipf_weight(rank: int, s: float) -> float:
+    """1 / rank^s, or 0 where rank^s overflows a float (the share is below 1e-308 anyway)."""
+    try:
+        return 1.0 / float(rank**s)
+    except OverflowError:
+        return 0.0
 
 
 class Deadline(_Model):
     """Absolute deadline = arrival + work * slack (work in seconds at speed 1)."""
 
-    slack: float = Field(ge=1)
+    slack: float = Field(ge=1, le=MAX_FACTOR)
 
 
 class Estimate(_Model):
     """Estimate noise: estimate = work * exp(N(-error^2/2, error)), a mean-1 log-normal factor."""
 
-    error: float = Field(ge=0)
+    error: float = Field(ge=0, le=MAX_SIGMA)
 
 
 def _tenant_kind(value: Any) -> str:
@@ -149,7 +173,7 @@ def _check_sum(probabilities: dict[str, float], *, at_most: bool = False) -> Non
 class GeneratedTasks(_Model):
     """`count` tasks drawn from distributions; every draw comes from the workload seed."""
 
-    count: int = Field(ge=1)
+    count: int = Field(ge=1, le=MAX_TASKS)
     work: WorkDist
     arrival: Arrival = Field(default_factory=lambda: BatchArrival(process="batch"))
     priority: dict[str, Probability] = Field(default_factory=lambda: {"normal": 1.0})
@@ -225,10 +249,10 @@ class Fault(_Model):
     """An injected fault on one agent over `[from, until)`; `until` omitted means for ever."""
 
     agent: str = Field(min_length=1)
-    start: float = Field(alias="from", ge=0)
-    until: float | None = None
+    start: float = Field(alias="from", ge=0, le=MAX_SECONDS)
+    until: float | None = Field(default=None, le=MAX_SECONDS)
     error_rate: float = Field(default=0.0, ge=0, le=1)
-    slowdown: float = Field(default=1.0, ge=1)
+    slowdown: float = Field(default=1.0, ge=1, le=MAX_FACTOR)
     down: bool = False
 
     @field_validator("until")
@@ -255,7 +279,7 @@ class Workload(_Model):
 
     name: str | None = None
     description: str | None = None
-    seed: int = 0
+    seed: int = Field(default=0, ge=MIN_SEED, le=MAX_SEED)
     agents: list[AgentGroup] = Field(min_length=1)
     tasks: TaskSource
     tenants: list[Tenant] = Field(default_factory=list)
@@ -264,6 +288,7 @@ class Workload(_Model):
 
     @model_validator(mode="after")
     def _cross_check(self) -> Workload:
+        _check_sizes(self.agents)
         agents = self._check_agents()
         tenants = self._check_tenants()
         regions = {g.region for g in self.agents if g.region is not None}
@@ -344,6 +369,18 @@ class Workload(_Model):
             base["tenantWeights"] = self.tenant_weights()
         overrides = {to_camel(k) if "_" in k else k: v for k, v in (self.config or {}).items()}
         return load_config({**base, **overrides})
+
+
+def _check_sizes(groups: list[AgentGroup]) -> None:
+    """Agent and slot totals within their limits, checked before any id is expanded."""
+    agents = sum(g.count for g in groups)
+    if agents > MAX_AGENTS:
+        raise ValueError(f"agents: {agents:,} agents in all; at most {MAX_AGENTS:,} are allowed")
+    slots = sum(g.count * g.capacity for g in groups)
+    if slots > MAX_SLOTS:
+        raise ValueError(
+            f"agents: {slots:,} slots in all (count x capacity); at most {MAX_SLOTS:,} are allowed"
+        )
 
 
 def _group_hint(name: str, groups: list[AgentGroup]) -> str:

@@ -6,16 +6,18 @@ the workload file and the key that named the trace.
 
 from __future__ import annotations
 
-import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from swarmbalancer.documents import DocumentError, loads_json, read_text
 from swarmbalancer.errors import TaskRejected
 from swarmbalancer.model import Priority
+from swarmbalancer.workload.limits import MAX_SECONDS, MAX_TASKS, MAX_TRACE_BYTES
 from swarmbalancer.workload.messages import describe
 
 
@@ -30,13 +32,13 @@ class TraceRow(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     id: str | None = Field(default=None, min_length=1)
-    work: float = Field(ge=0)
-    arrival: float = Field(default=0.0, ge=0)
+    work: float = Field(ge=0, le=MAX_SECONDS)
+    arrival: float = Field(default=0.0, ge=0, le=MAX_SECONDS)
     priority: Priority = Priority.NORMAL
     tenant: str | None = Field(default=None, min_length=1)
-    deadline: float | None = None
+    deadline: float | None = Field(default=None, ge=-MAX_SECONDS, le=MAX_SECONDS)
     affinity: tuple[str, ...] | None = None
-    estimate: float | None = Field(default=None, ge=0)
+    estimate: float | None = Field(default=None, ge=0, le=MAX_SECONDS)
 
     @field_validator("priority", mode="before")
     @classmethod
@@ -86,26 +88,35 @@ def read_arrival_trace(path: Path) -> list[float]:
             isinstance(value, bool)
             or not isinstance(value, int | float)
             or not math.isfinite(value)
-            or value < 0
+            or not 0 <= value <= MAX_SECONDS
         ):
+            shown = repr(value) if isinstance(value, int | float) else type(value).__name__
             raise ValueError(
-                f"{path.name} line {lineno}: arrival: must be a number >= 0, got {value!r}"
+                f"{path.name} line {lineno}: arrival: must be a number from 0 to "
+                f"{MAX_SECONDS:.0e}, got {shown}"
             )
         times.append(float(value))
     return times
 
 
 def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """Each non-blank line parsed, within the document bounds; at most `MAX_TASKS` of them."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"{path.name}: no such file ({path})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path.name}: cannot read ({exc})") from None
-    for lineno, line in enumerate(text.splitlines(), start=1):
+        text = read_text(path, MAX_TRACE_BYTES)
+    except DocumentError as exc:
+        raise ValueError(f"{path.name}: {exc}") from None
+    rows = 0
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
+        rows += 1
+        if rows > MAX_TASKS:
+            raise ValueError(f"{path.name} line {lineno}: more than {MAX_TASKS:,} rows")
         try:
-            yield lineno, json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path.name} line {lineno}: not valid JSON ({exc.msg})") from None
+            yield lineno, loads_json(line)
+        except DocumentError as exc:
+            problem = _FIRST_LINE.sub("", str(exc))  # the line number is the file's, not 1
+            raise ValueError(f"{path.name} line {lineno}: {problem}") from None
+
+
+_FIRST_LINE = re.compile(r"^line 1: | at line 1, column \d+(?=\)$)")
