@@ -180,13 +180,13 @@ class BalancerConfig(_Strict):
         return load_config({**self.to_dict(), **camel_keys(changes)})
 
 
-def camel_keys(data: dict[str, Any]) -> dict[str, Any]:
+def camel_keys(data: dict[Any, Any]) -> dict[str, Any]:
     """Keys in camelCase; a non-string key, or a key given in both spellings, is an error."""
     normalised: dict[str, Any] = {}
     spelled: dict[str, str] = {}
     for key, value in data.items():
         if not isinstance(key, str):
-            shown = _name(key) if isinstance(key, int) else type(key).__name__
+            shown = repr(key) if isinstance(key, int | float | bool) else type(key).__name__
             raise ConfigError(f"config: key {shown} is not a string (keys must be strings)")
         camel = canonical_key(key)
         if camel in spelled:
