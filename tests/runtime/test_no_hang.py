@@ -218,3 +218,84 @@ def test_the_thread_pool_fits_the_capacity_of_the_plain_agents() -> None:
 
     asyncio.run(main())
     assert most == 32
+
+
+@pytest.mark.timeout(10)
+def test_a_task_whose_only_agents_left_fails_after_the_park_timeout_and_join_returns() -> None:
+    release = asyncio.Event()
+
+    async def handler(task: Task) -> Any:
+        await release.wait()
+        return task.payload
+
+    async def main() -> tuple[dict[str, Any], BaseException | None]:
+        lb = Balancer({"parkTimeout": 0.2})
+        lb.add_agent("eu-1", handler, region="eu")
+        lb.add_agent("us-1", handler, region="us")
+        async with lb:
+            busy = await lb.submit("busy", affinity="eu")  # holds the only eu slot
+            pinned = await lb.submit("pinned", affinity="eu")  # waits behind it
+            await asyncio.sleep(0.01)
+            lb.remove_agent("eu-1")  # eu-1 drains: nothing may take `pinned` any more
+            release.set()
+            await lb.join()
+        await busy
+        error = None
+        try:
+            await pinned
+        except TaskFailed as exc:
+            error = exc
+        return lb.report(), error
+
+    report, error = asyncio.run(main())
+    assert isinstance(error, TaskFailed) and "parkTimeout" in str(error)
+    _strict(report)
+    assert report["completed"] == 1 and report["failed"] == 1
+
+
+@pytest.mark.timeout(20)
+def test_a_run_whose_tasks_arrive_after_every_agent_left_ends_with_them_failed() -> None:
+    from pathlib import Path
+
+    from swarmbalancer.runtime.runner import run_workload
+    from swarmbalancer.workload import parse_workload
+
+    workload = parse_workload(
+        {
+            "seed": 2,
+            "agents": [{"id": "a", "count": 2, "leave": 0.1}],
+            "tasks": {
+                "count": 30,
+                "work": {"dist": "constant", "value": 0.001},
+                "arrival": {"process": "poisson", "rate": 100},
+            },
+            "config": {"parkTimeout": 0.3},
+        },
+        Path("."),
+    )
+    report = asyncio.run(run_workload(workload, workload.balancer_config()))
+    _strict(report)
+    assert report["failed"] >= 1 and report["completed"] + report["failed"] == 30
+
+
+@pytest.mark.timeout(10)
+def test_a_refused_periodic_submit_leaves_no_task_open_and_registers_no_key() -> None:
+    from swarmbalancer.errors import TaskRejected
+
+    async def handler(task: Task) -> Any:
+        return task.payload
+
+    async def main() -> tuple[Any, dict[str, Any]]:
+        lb = Balancer({"discipline": "fifo"})
+        lb.add_agent("a", handler)
+        async with lb:
+            with pytest.raises(TaskRejected, match="period"):
+                await lb.submit("first", period=1.0, estimate=0.1, idempotency_key="k")
+            second = await lb.submit("second", idempotency_key="k")
+            await lb.join()
+        return await second, lb.report()
+
+    result, report = asyncio.run(main())
+    assert result == "second"
+    _strict(report)
+    assert report["accepted"] == 1

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from swarmbalancer.coordinator import Coordinator
+from swarmbalancer.metrics.stats import jain_index
 
 
 class LiveView:
@@ -142,6 +143,7 @@ def comparison_table(
     """One row per run (strategy or sweep value): the headline figures side by side."""
     table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAVY)
     table.add_column("run", no_wrap=True)
+    tenants = any(report.get("per_tenant") for _, report in rows)
     for header in (
         "makespan\n(s)",
         "÷ lower\nbound",
@@ -156,11 +158,13 @@ def comparison_table(
         "deadline\nmisses",
         "failed",
         "lost",
+        *(("tenant\nfairness",) if tenants else ()),
     ):
         table.add_column(header, justify="right", no_wrap=True)
     for label, report in rows:
         makespan, bound = report.get("makespan_s"), report.get("lower_bound_s")
         queue, sojourn = report["queue_latency_ms"], report["sojourn_ms"]
+        extra = (_fmt(backlogged_fairness(report)),) if tenants else ()
         table.add_row(
             label,
             _fmt(makespan),
@@ -176,5 +180,19 @@ def comparison_table(
             _fmt(report["deadline_misses"]),
             _fmt(report["failed"]),
             _fmt(report["lost"]),
+            *extra,
         )
     return table
+
+
+def backlogged_fairness(report: Mapping[str, Any]) -> float | None:
+    """Jain's index of each tenant's backlogged share over its fair share: 1 when a discipline
+    served every tenant by weight while all were backlogged; None without those figures."""
+    tenants = report.get("per_tenant") or {}
+    ratios = []
+    for row in tenants.values():
+        share, fair = row.get("backlogged_share"), row.get("fair_share")
+        if share is None or not fair:
+            return None
+        ratios.append(share / fair)
+    return jain_index(ratios) if ratios else None

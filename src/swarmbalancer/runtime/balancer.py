@@ -139,8 +139,7 @@ class Balancer:
         """
         if not callable(handler):
             raise AgentError(f"handler: {handler!r} is not callable")
-        if isinstance(tags, str):
-            raise AgentError(f"tags: {tags!r} must be a list of strings, not one string")
+        tag_set = _tags(tags)
         spec = AgentSpec(
             id=agent_id,
             capacity=capacity,
@@ -148,7 +147,7 @@ class Balancer:
             speed_hint=speed_hint,
             region=region,
             cost=cost,
-            tags=frozenset(tags),
+            tags=tag_set,
         )
         existing = self._agent(agent_id)
         if existing is not None:
@@ -722,6 +721,21 @@ class Balancer:
         now = self._now()
         self._coord.tick(now)
         self._pump(now)
+
+
+def _tags(tags: object) -> frozenset[str]:
+    """An agent's tags as a set of strings; anything else is an AgentError naming `tags`."""
+    problem = f"tags: {tags!r} must be a list of strings"
+    if isinstance(tags, str | bytes):
+        raise AgentError(problem + ", not one string")
+    try:
+        found: frozenset[object] = frozenset(tags)  # type: ignore[call-overload]
+    except TypeError:
+        raise AgentError(problem) from None
+    strings = frozenset(tag for tag in found if isinstance(tag, str))
+    if len(strings) != len(found):
+        raise AgentError(problem)
+    return strings
 
 
 def _cancel_requested(handle: TaskHandle) -> bool:
