@@ -114,6 +114,7 @@ class Coordinator:
         self._unit_work: float | None = None
         self._late = self.router.late
         self._placer = self.router if isinstance(self.router, Adaptive) else None
+        self._max_speed = 0.0  # the largest learned speed of any registered agent
         self._prefetch = cfg.prefetch
         self._hold_slots = (
             1 + cfg.prefetch
@@ -136,6 +137,7 @@ class Coordinator:
         self.breakers[spec.id] = CircuitBreakerPolicy(self._breaker_settings)
         self._periodic[spec.id] = {}
         self._agents.append(state)
+        self._max_speed = max(self._max_speed, stats.speed)
         self._active += 1
         self._tail += _TAIL_PER_SLOT * spec.capacity
         self.recorder.agent_joined(state, now)
@@ -177,6 +179,7 @@ class Coordinator:
             return
         self.store.remove_agent(agent.id)
         self._agents.remove(agent)
+        self._max_speed = max((a.stats.speed for a in self._agents), default=0.0)
         self._tail -= _TAIL_PER_SLOT * agent.spec.capacity
         for table in (
             self._unhealthy,
@@ -420,7 +423,7 @@ class Coordinator:
                 task.shared_level = task.level
                 store.share(task, now)
                 task.parked_at = None
-                self._burst = len(store.shared_queue()) > self._tail
+                self._burst = task.estimate is not None and len(store.shared_queue()) > self._tail
             else:
                 self.store.park(task, now)
             return
@@ -583,18 +586,23 @@ class Coordinator:
         return None
 
     def _place_tail(self, now: float) -> None:
-        """Place every shared task at once, longest first, each where it is expected to finish
-        first: with few tasks left, this order (LPT list scheduling) decides the makespan."""
+        """Place every shared task with an estimate at once, longest first, each where it is
+        expected to finish first: with few tasks left, this order (LPT list scheduling) decides
+        the makespan. Tasks without an estimate go back to the shared queue, to be pulled."""
         store, ctx = self.store, self._context(now)
         if self._placer is None:
             return
-        tasks = []
+        tasks: list[Task] = []
+        unsized: list[Task] = []
         while (task := store.take_shared(now)) is not None:
-            tasks.append(task)
+            (unsized if task.estimate is None else tasks).append(task)
         tasks.sort(key=lambda t: -ctx.work_of(t))
         for task in tasks:
             target = self._placer.best(task, self._candidates(task, now), ctx)
             self._bind(task, target, now)
+        for task in unsized:  # without a size there is no longest: these stay pulled, in order
+            task.level = task.shared_level
+            store.share(task, now)
 
     def _bind(self, task: Task, agent: AgentState, now: float) -> None:
         """Queue a task at an agent (booking its expected work) and have the agent filled."""
@@ -610,6 +618,20 @@ class Coordinator:
 
     def _place(self, task: Task, asker: AgentState, now: float) -> AgentState:
         """The agent a shared task goes to, now that `asker` has room for it."""
+        placer = self._placer
+        if (
+            placer is not None
+            and placer.latency_only
+            and not self._unhealthy
+            and not task.tried_agents
+            and asker.ramp_from is None
+            and not asker.stats.error_rate
+            and asker.stats.speed >= self._max_speed
+            and asker.in_flight + asker.queued < asker.spec.capacity
+        ):
+            return (
+                asker  # a free slot on the fastest agent, which never fails: none finishes sooner
+            )
         ctx = self._context(now)
         candidates = self._candidates(task, now)
         if self._unhealthy:
@@ -713,9 +735,14 @@ class Coordinator:
     # -- outcomes -----------------------------------------------------------------------------
     def _learn(self, agent: AgentState, task: Task, now: float, ok: bool, elapsed: float) -> None:
         cfg = self.config
-        observe(
-            agent.stats, alpha=cfg.ewma_alpha, now=now, ok=ok, work=task.estimate, duration=elapsed
-        )
+        stats = agent.stats
+        speed = stats.speed
+        observe(stats, alpha=cfg.ewma_alpha, now=now, ok=ok, work=task.estimate, duration=elapsed)
+        if stats.speed != speed:
+            if stats.speed > self._max_speed:
+                self._max_speed = stats.speed
+            elif speed >= self._max_speed:  # the fastest agent slowed: who is fastest now?
+                self._max_speed = max(a.stats.speed for a in self._agents)
         if ok and task.estimate is None:
             sample = elapsed * agent.stats.speed
             unit = self._unit_work

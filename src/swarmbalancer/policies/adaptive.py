@@ -106,6 +106,11 @@ class Adaptive(Router):
         w = self.weights
         self._latency_only = w.utilization == 0 and w.balance == 0 and w.cost == 0
 
+    @property
+    def latency_only(self) -> bool:
+        """Is expected finish time the only objective (the default)?"""
+        return self._latency_only
+
     def choose(
         self, task: Task, candidates: Sequence[AgentState], ctx: RoutingContext
     ) -> AgentState:
