@@ -586,21 +586,36 @@ class Coordinator:
         return None
 
     def _place_tail(self, now: float) -> None:
-        """Place every shared task with an estimate at once, longest first, each where it is
-        expected to finish first: with few tasks left, this order (LPT list scheduling) decides
-        the makespan. Tasks without an estimate go back to the shared queue, to be pulled."""
-        store, ctx = self.store, self._context(now)
-        if self._placer is None:
+        """Place a burst's last tasks at once, longest first, each where it is expected to finish
+        first: with few tasks left, this order (LPT list scheduling) decides the makespan.
+
+        The shared tasks with an estimate and the tasks bound ahead of time (reservations) are
+        placed together; tasks without an estimate go back to the shared queue, to be pulled. A
+        task only goes to an agent that has started nothing newer, so each agent still starts
+        its tasks in submission order.
+        """
+        store, ctx, placer = self.store, self._context(now), self._placer
+        if placer is None:
             return
         tasks: list[Task] = []
         unsized: list[Task] = []
         while (task := store.take_shared(now)) is not None:
             (unsized if task.estimate is None else tasks).append(task)
-        tasks.sort(key=lambda t: -ctx.work_of(t))
+        for agent_id in list(self._holders):
+            agent = self._agent_or_none(agent_id)
+            if agent is None or not agent.queued or agent_id in self._unhealthy:
+                continue
+            for task in store.evacuate(agent_id):
+                if task.affinity is None and task.period is None and task.estimate is not None:
+                    tasks.append(task)
+                else:
+                    self._route(task, now)
+        tasks.sort(key=lambda t: (-ctx.work_of(t), t.seq))
         for task in tasks:
-            target = self._placer.best(task, self._candidates(task, now), ctx)
-            self._bind(task, target, now)
-        for task in unsized:  # without a size there is no longest: these stay pulled, in order
+            candidates = self._candidates(task, now)
+            keeps_order = [a for a in candidates if a.last_seq < task.seq] or candidates
+            self._bind(task, placer.best(task, keeps_order, ctx), now)
+        for task in unsized:
             task.level = task.shared_level
             store.share(task, now)
 
@@ -686,8 +701,13 @@ class Coordinator:
 
     def _started_task(self, task: Task, now: float, saturated: bool) -> None:
         """Book a task's start; `saturated`: were all four weighted levels busy at its pick?"""
+        agent_id = task.agent_id
+        assert agent_id is not None
         if self._idle:
-            self._idle.pop(task.agent_id, None)  # type: ignore[arg-type]
+            self._idle.pop(agent_id, None)
+        agent = self.store.agent(agent_id)
+        if task.seq > agent.last_seq:
+            agent.last_seq = task.seq
         self.recorder.task_started(task, now, saturated=saturated)
 
     def _victims_exist(self) -> bool:

@@ -307,6 +307,7 @@ class AgentState:
     failed: int = 0
     joined_at: float = 0.0
     ramp_from: float | None = None  # slow start: when the ramp began, None when at full share
+    last_seq: int = -1  # `seq` of the newest task it started: an older one would break its order
     draining: bool = False
     id: str = field(init=False)  # spec.id, copied: it is read on every routing decision
 

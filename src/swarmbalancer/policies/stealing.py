@@ -153,7 +153,12 @@ def plan_rescue(
         if holder is thief or not holder.queued or not overran(holder, now):
             continue
         task = _last_to_start(queue_of(holder.id))
-        if task is None or task.moves >= max_moves or not task.allows(thief.id, thief.region):
+        if (
+            task is None
+            or task.moves >= max_moves
+            or task.seq < thief.last_seq  # the thief started a newer task: keep its order
+            or not task.allows(thief.id, thief.region)
+        ):
             continue
         work = task.expected_work
         speed = holder.stats.speed

@@ -22,6 +22,9 @@ from swarmbalancer.runtime.jobs import check_keywords, merged
 from swarmbalancer.runtime.outcomes import Failure, classify
 from swarmbalancer.store.base import Store
 
+#: Submits in a row after which `submit` lets the loop run (so workers start during a burst).
+_SUBMIT_STREAK = 32
+
 #: A worker Task lets the loop run others after this many tasks in a row that never waited.
 _YIELD_EVERY = 16
 #: The most attempt errors a TaskFailed keeps (the newest).
@@ -70,6 +73,7 @@ class Balancer:
         self._pump_pending = False
         self._prefix = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
+        self._streak = 0  # submits since the last one that let the loop run
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -227,6 +231,12 @@ class Balancer:
             task.submitted_at = self._now()
         handle = self._accept(task)
         self._pump_soon()
+        self._streak += 1
+        if self._streak >= _SUBMIT_STREAK:
+            # a loop of submits that never waits would start no task until it ends: let the
+            # workers run now and then, as a burst is being submitted
+            self._streak = 0
+            await asyncio.sleep(0)
         return handle
 
     async def submit_many(self, payloads: Iterable[Any], **keywords: Any) -> list[TaskHandle]:
