@@ -224,8 +224,10 @@ class Coordinator:
         ok: bool,
         error: str | None = None,
         duration: float | None = None,
+        result: Any = None,
     ) -> Outcome:
-        """An attempt of `task` ended; learn from it, then complete, retry or fail the task."""
+        """An attempt of `task` ended; learn from it, then complete (recording `result`), retry
+        or fail the task."""
         agent_id = task.agent_id
         assert agent_id is not None, "finish() of a task that is not running"
         agent = self.store.agent(agent_id)
@@ -240,7 +242,7 @@ class Coordinator:
         self._dirty[agent_id] = None
         if ok:
             agent.completed += 1
-            outcome = self._complete(task, now, ok=True, error=None)
+            outcome = self._complete(task, now, ok=True, error=None, result=result)
         elif task.attempt <= task.max_retries:
             agent.failed += 1
             outcome = self._retry(task, now, agent_id)
@@ -619,8 +621,10 @@ class Coordinator:
             agent.stats.error_rate = 0.0
             agent.ramp_from = now if cfg.slow_start > 0 else None
 
-    def _complete(self, task: Task, now: float, *, ok: bool, error: str | None) -> Outcome:
-        self.store.ack(task.id, now, ok=ok, error=error)
+    def _complete(
+        self, task: Task, now: float, *, ok: bool, error: str | None, result: Any = None
+    ) -> Outcome:
+        self.store.ack(task.id, now, ok=ok, error=error, result=result)
         self.recorder.task_finished(task, now, ok)
         return Outcome.DONE if ok else Outcome.FAILED
 

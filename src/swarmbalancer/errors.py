@@ -19,6 +19,10 @@ class TaskRejected(SwarmBalancerError, ValueError):
     """A task was refused at submission (bad field, failed admission control, no eligible agent)."""
 
 
+class StoreError(SwarmBalancerError):
+    """A store cannot be opened or used (locked by another process, unreadable, wrong schema)."""
+
+
 class QueueFull(SwarmBalancerError):
     """The balancer holds `maxQueueSize` queued tasks and is configured to raise."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import uuid
@@ -12,12 +13,14 @@ from types import TracebackType
 from typing import Any
 
 from swarmbalancer.clock import Clock, MonotonicClock
-from swarmbalancer.config import BalancerConfig
+from swarmbalancer.config import BalancerConfig, load_config
 from swarmbalancer.coordinator import Coordinator, Outcome
-from swarmbalancer.errors import QueueFull, TaskFailed
+from swarmbalancer.errors import QueueFull, TaskFailed, TaskRejected
 from swarmbalancer.model import AgentSpec, Priority, Task, TaskState
 from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.store.base import Store
+from swarmbalancer.store.record import TaskRecord
+from swarmbalancer.store.url import open_store
 
 #: A worker Task lets the loop run others after this many tasks in a row that never waited.
 _YIELD_EVERY = 16
@@ -25,12 +28,14 @@ _YIELD_EVERY = 16
 Handler = Callable[[Task], Awaitable[Any]] | Callable[[Task], Any]
 
 
-def _finished_handle(task: Task) -> TaskHandle:
-    """A handle for a task accepted earlier that is no longer pending here (its result is gone)."""
+def _finished_handle(task: Task, record: TaskRecord | None = None) -> TaskHandle:
+    """A handle for a task accepted earlier that is no longer pending here (its result is what
+    a durable store recorded, else gone)."""
     handle = TaskHandle(task)
     failed = task.state is TaskState.FAILED
+    result = record.result if record is not None else None
     handle._resolve(
-        None, TaskFailed(task.id, task.attempt, task.error or "failed") if failed else None
+        result, TaskFailed(task.id, task.attempt, task.error or "failed") if failed else None
     )
     return handle
 
@@ -46,10 +51,13 @@ class Balancer:
         self,
         config: BalancerConfig | dict[str, Any] | None = None,
         *,
-        store: Store | None = None,
+        store: Store | str | None = None,
         clock: Clock | None = None,
         max_threads: int | None = None,
     ) -> None:
+        if isinstance(store, str):  # a URL: memory, sqlite:///path.db
+            config = load_config(config)
+            store = open_store(store, config)
         self._coord = Coordinator(config, store=store)
         self.config = self._coord.config
         self._clock = clock or MonotonicClock()
@@ -70,6 +78,10 @@ class Balancer:
         self._pump_pending = False
         self._prefix = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
+        self._store = self._coord.store
+        self._durable = self._store.durable
+        self._flushed: asyncio.Future[None] | None = None
+        self._recover()
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -92,6 +104,11 @@ class Balancer:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
         self._loop = None
+        self._store.flush(self._now())
+
+    def close(self) -> None:
+        """Release the store (a durable store's file and lock); results stay readable until."""
+        self._store.close()
 
     async def __aenter__(self) -> Balancer:
         await self.start()
@@ -182,16 +199,20 @@ class Balancer:
         )
         accepted = self._coord.submit(task, now)
         if accepted is not task:  # the store knew the idempotency key: the first task's handle
-            return self._handles.get(accepted.id) or _finished_handle(accepted)
-        handle = TaskHandle(task)
-        self._handles[task.id] = handle
-        if not self._outstanding:
-            self._drained.clear()
-        self._outstanding += 1
-        if idempotency_key is not None:
-            self._keyed[idempotency_key] = handle
-        self._pump_soon()
+            return self._handles.get(accepted.id) or _finished_handle(
+                accepted, self._store.result(accepted.id)
+            )
+        handle = self._track(task)
+        if self._durable:  # durable on return: wait for the flush that writes it
+            await asyncio.shield(self._next_flush())
+        else:
+            self._pump_soon()
         return handle
+
+    def result(self, task_id: str) -> TaskRecord | None:
+        """What the store recorded about a task, by id: with a durable store, finished tasks'
+        results stay readable for `resultRetention` (also after a restart); None if unknown."""
+        return self._store.result(task_id)
 
     async def join(self) -> None:
         """Wait until every accepted task has completed or failed."""
@@ -211,6 +232,40 @@ class Balancer:
         return self._outstanding
 
     # -- internals ----------------------------------------------------------------------------
+    def _track(self, task: Task) -> TaskHandle:
+        handle = TaskHandle(task)
+        self._handles[task.id] = handle
+        if not self._outstanding:
+            self._drained.clear()
+        self._outstanding += 1
+        if task.idempotency_key is not None:
+            self._keyed[task.idempotency_key] = handle
+        return handle
+
+    def _recover(self) -> None:
+        """Submit again what a durable store found unfinished from a previous run; one now
+        rejected (a periodic task without edf) is recorded as failed."""
+        now = self._now()
+        for task in self._store.take_recovered(now):
+            try:
+                self._coord.submit(task, now)
+            except TaskRejected as exc:
+                with contextlib.suppress(TaskRejected):  # else it stays for a later recovery
+                    self._store.put(task)
+                    task.state, task.error = TaskState.FAILED, f"rejected on recovery: {exc}"
+                    self._store.remove(task.id)
+                continue
+            self._track(task)
+
+    def _next_flush(self) -> asyncio.Future[None]:
+        """A future the next pump resolves once its flush has returned."""
+        waiter = self._flushed
+        if waiter is None:
+            assert self._loop is not None
+            waiter = self._flushed = self._loop.create_future()
+        self._pump_soon()
+        return waiter
+
     async def _wait_for_space(self) -> None:
         limit = self.config.max_queue_size
         if limit is None:
@@ -249,6 +304,15 @@ class Balancer:
         if assignments:
             self._space.set()
         self._arm_timer()
+        waiter, self._flushed = self._flushed, None
+        try:
+            self._store.flush(self._now() if now is None else now)
+        except Exception as exc:
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(exc)
+            raise
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def _work(self, task: Task | None, agent_id: str) -> None:
         """Run `task` on the agent, then whatever the agent should run next in the same slot.
@@ -300,7 +364,7 @@ class Balancer:
             error = f"{type(exc).__name__}: {exc}"
         now = self._now()
         outcome = self._coord.finish(
-            task, now, ok=error is None, error=error, duration=now - started
+            task, now, ok=error is None, error=error, duration=now - started, result=result
         )
         self._settle(task, outcome, result, error)
         self._pump_soon()
