@@ -80,7 +80,7 @@ class Balancer:
         self._ids = itertools.count(1)
         self._store = self._coord.store
         self._durable = self._store.durable
-        self._flushed: asyncio.Future[None] | None = None
+        self._flushed: list[asyncio.Future[None]] = []  # submits waiting for the next flush
         self._recover()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -204,7 +204,7 @@ class Balancer:
             )
         handle = self._track(task)
         if self._durable:  # durable on return: wait for the flush that writes it
-            await asyncio.shield(self._next_flush())
+            await self._next_flush()
         else:
             self._pump_soon()
         return handle
@@ -258,11 +258,11 @@ class Balancer:
             self._track(task)
 
     def _next_flush(self) -> asyncio.Future[None]:
-        """A future the next pump resolves once its flush has returned."""
-        waiter = self._flushed
-        if waiter is None:
-            assert self._loop is not None
-            waiter = self._flushed = self._loop.create_future()
+        """A future the next pump resolves once its flush has returned (one per waiting submit,
+        so cancelling one submit cancels no other)."""
+        assert self._loop is not None
+        waiter = self._loop.create_future()
+        self._flushed.append(waiter)
         self._pump_soon()
         return waiter
 
@@ -304,15 +304,20 @@ class Balancer:
         if assignments:
             self._space.set()
         self._arm_timer()
-        waiter, self._flushed = self._flushed, None
+        waiters = self._flushed
         try:
             self._store.flush(self._now() if now is None else now)
         except Exception as exc:
-            if waiter is not None and not waiter.done():
-                waiter.set_exception(exc)
+            self._flushed = []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
             raise
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiters:
+            self._flushed = []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def _work(self, task: Task | None, agent_id: str) -> None:
         """Run `task` on the agent, then whatever the agent should run next in the same slot.

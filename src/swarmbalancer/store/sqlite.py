@@ -62,7 +62,6 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE INDEX IF NOT EXISTS tasks_unfinished ON tasks(seq) WHERE state IN ('waiting', 'running');
 CREATE INDEX IF NOT EXISTS tasks_key ON tasks(idem_key) WHERE idem_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_expiry ON tasks(finished_wall) WHERE finished_wall IS NOT NULL;
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value REAL NOT NULL);
 """
 
 _INSERT = (
@@ -80,7 +79,6 @@ _UNFINISHED = (
     " idem_key, max_retries, period, tried, submitted_at, payload, error"
     " FROM tasks WHERE state IN ('waiting', 'running') ORDER BY seq"
 )
-_MARK = "INSERT OR REPLACE INTO meta (name, value) VALUES ('mark_now', ?), ('mark_wall', ?)"
 
 _FINAL: dict[TaskState, RecordState] = {TaskState.DONE: "done", TaskState.FAILED: "failed"}
 
@@ -122,8 +120,8 @@ class SqliteStore(MemoryStore):
         self._removed: set[str] = set()
         self._db = _connect(self.path, synchronous)
         self._closed = False
+        self._last_now = 0.0
         self._recovered = self._load_unfinished()
-        self._mark = self._read_mark()
 
     # -- the journal --------------------------------------------------------------------------
     def flush(self, now: float) -> None:
@@ -133,7 +131,8 @@ class SqliteStore(MemoryStore):
         dirty = self._dirty
         if not dirty and wall < self._next_purge:
             return
-        inserts, updates = self._rows(dirty, wall)
+        self._last_now = now
+        inserts, updates = self._rows(dirty, wall, wall - now)
         db = self._db
         db.execute("BEGIN")
         try:
@@ -141,7 +140,6 @@ class SqliteStore(MemoryStore):
                 db.executemany(_INSERT, inserts)
             if updates:
                 db.executemany(_UPDATE, updates)
-            db.execute(_MARK, (now, wall))
             if wall >= self._next_purge:
                 self._purge(wall)
             db.execute("COMMIT")
@@ -155,8 +153,10 @@ class SqliteStore(MemoryStore):
         self._removed.clear()
 
     def _rows(
-        self, dirty: dict[str, Task], wall: float
+        self, dirty: dict[str, Task], wall: float, shift: float
     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The INSERT rows of new tasks and the UPDATE rows of known ones; times are written as
+        Unix times (`shift` takes the balancer's clock there), so another run can read them."""
         new, payloads, results, removed = self._new, self._payloads, self._results, self._removed
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
@@ -173,6 +173,8 @@ class SqliteStore(MemoryStore):
                 if task_id in results:
                     result, error = encode_result(results[task_id])
             tried = encode_names(task.tried_agents)
+            started = None if task.started_at is None else task.started_at + shift
+            finished = None if task.finished_at is None else task.finished_at + shift
             if task_id in new:
                 inserts.append(
                     (
@@ -184,7 +186,7 @@ class SqliteStore(MemoryStore):
                         int(task.priority),
                         int(task.level),
                         task.tenant,
-                        task.deadline,
+                        None if task.deadline is None else task.deadline + shift,
                         task.estimate,
                         encode_names(task.affinity),
                         task.region,
@@ -192,9 +194,9 @@ class SqliteStore(MemoryStore):
                         task.max_retries,
                         task.period,
                         tried,
-                        task.submitted_at,
-                        task.started_at,
-                        task.finished_at,
+                        task.submitted_at + shift,
+                        started,
+                        finished,
                         finished_wall,
                         payloads[task_id],
                         result,
@@ -209,8 +211,8 @@ class SqliteStore(MemoryStore):
                         task.agent_id,
                         int(task.level),
                         tried,
-                        task.started_at,
-                        task.finished_at,
+                        started,
+                        finished,
                         finished_wall,
                         result,
                         error,
@@ -237,7 +239,7 @@ class SqliteStore(MemoryStore):
         if self._closed:
             return
         if self._dirty:
-            self.flush(self._mark[0])
+            self.flush(self._last_now)
         self._db.close()
         self._closed = True
 
@@ -246,7 +248,7 @@ class SqliteStore(MemoryStore):
         """The unfinished tasks found on open, in submission order, once; their times moved onto
         the caller's clock. A task whose lost attempt was its last is failed here instead."""
         recovered, self._recovered = self._recovered, []
-        offset = self._offset(now)
+        offset = now - time.time()  # rows hold Unix times
         out: list[Task] = []
         for task, was_running in recovered:
             task.submitted_at += offset
@@ -260,16 +262,6 @@ class SqliteStore(MemoryStore):
                 continue
             out.append(task)
         return out
-
-    def _offset(self, now: float) -> float:
-        """What to add to a time of the previous run's clock to place it on the current clock,
-        assuming the wall clock kept time between the last flush and now."""
-        mark_now, mark_wall = self._mark
-        return now - (mark_now + max(0.0, time.time() - mark_wall))
-
-    def _read_mark(self) -> tuple[float, float]:
-        rows = dict(self._db.execute("SELECT name, value FROM meta").fetchall())
-        return rows.get("mark_now", 0.0), rows.get("mark_wall", time.time())
 
     def _load_unfinished(self) -> list[tuple[Task, bool]]:
         out = []
