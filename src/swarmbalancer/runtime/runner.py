@@ -47,13 +47,15 @@ async def run_workload(
     handler: Handler | None = None,
     on_progress: Progress | None = None,
     progress_every: float = 0.1,
+    store: str | None = None,
 ) -> dict[str, Any]:
-    """Submit every task of the workload at its arrival time and return the final report."""
+    """Submit every task of the workload at its arrival time and return the final report;
+    `store` is a store URL (memory by default, or sqlite:///path.db)."""
     config = with_tenants(config, workload)
     records = generate_tasks(workload)
     specs = {s.id: s for s in agent_specs(workload)}
     swarm = SyntheticSwarm(workload)
-    balancer = Balancer(config)
+    balancer = Balancer(config, store=store)
     loop = asyncio.get_running_loop()
 
     def join(agent_id: str) -> None:
@@ -102,6 +104,7 @@ async def run_workload(
         finally:
             if ticker is not None:
                 ticker.cancel()
+            balancer.close()
     if on_progress is not None:
         on_progress(balancer.coordinator, len(records))
     return balancer.report()
