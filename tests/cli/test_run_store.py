@@ -14,7 +14,9 @@ from swarmbalancer.cli.app import app
 
 pytestmark = pytest.mark.timeout(60)
 
-WORKLOAD = "agents: [{id: a, count: 2}]\ntasks: {count: 20, work: {dist: exponential, mean: 1e-3}}\n"
+WORKLOAD = (
+    "agents: [{id: a, count: 2}]\ntasks: {count: 20, work: {dist: exponential, mean: 1e-3}}\n"
+)
 
 
 @pytest.fixture(autouse=True)

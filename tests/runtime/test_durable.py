@@ -100,9 +100,9 @@ def test_a_payload_that_is_not_json_or_too_large_is_rejected_naming_payload(
         lb = Balancer({"maxPayloadBytes": 100}, store=url(tmp_path / "s.db"))
         lb.add_agent("a", double)
         async with lb:
-            with pytest.raises(TaskRejected, match="^payload: not JSON"):
+            with pytest.raises(TaskRejected, match=r"^payload: not JSON"):
                 await lb.submit({"n": object()})
-            with pytest.raises(TaskRejected, match="^payload: .*maxPayloadBytes"):
+            with pytest.raises(TaskRejected, match=r"^payload: .*maxPayloadBytes"):
                 await lb.submit({"n": 1, "pad": "x" * 200})
             assert lb.outstanding == 0
             assert await (await lb.submit({"n": 2})) == 4
@@ -133,7 +133,7 @@ def test_a_second_balancer_on_the_same_file_is_refused(tmp_path: Path) -> None:
     ],
 )
 def test_a_malformed_store_url_is_a_config_error_naming_store(bad: str) -> None:
-    with pytest.raises(ConfigError, match="^store: "):
+    with pytest.raises(ConfigError, match=r"^store: "):
         Balancer(store=bad)
 
 

@@ -195,7 +195,7 @@ def test_payloads_must_be_json_and_within_the_limit(db: Path) -> None:
         store.put(nan)
     big = task("big")
     big.payload = "x" * 100
-    with pytest.raises(TaskRejected, match="payload: 102 bytes .* maxPayloadBytes"):
+    with pytest.raises(TaskRejected, match=r"payload: 102 bytes .* maxPayloadBytes"):
         store.put(big)
     assert store.get("bad") is None and store.get("big") is None
     store.close()
@@ -263,7 +263,9 @@ def test_expired_results_are_purged_in_batches(db: Path) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.sampled_from(["put", "claim", "ack", "fail", "defer", "due", "flush"]), max_size=40))
+@given(
+    st.lists(st.sampled_from(["put", "claim", "ack", "fail", "defer", "due", "flush"]), max_size=40)
+)
 def test_after_any_sequence_a_reopen_recovers_exactly_the_unfinished_tasks(ops: list[str]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "s.db"
