@@ -104,7 +104,7 @@ async def run_workload(
         finally:
             if ticker is not None:
                 ticker.cancel()
-            balancer.close()
+    balancer.close()  # a durable store's file is released once the run has drained
     if on_progress is not None:
         on_progress(balancer.coordinator, len(records))
     return balancer.report()
