@@ -3,9 +3,10 @@
 
     uv run python benchmarks/durable.py [--tasks 10000] [--repeat 3]
 
-Two ways of submitting, because a durable `submit` returns only once the task is in the file:
+Three ways of submitting, because a durable `submit` returns only once the task is in the file:
 `sequential` awaits each submit in turn (one transaction per task: the worst case), `gathered`
-has 256 producers submitting at once (their tasks share a transaction, as under real load).
+has 256 producers submitting at once (their tasks share a transaction, as under real load), and
+`batch` awaits `submit_many` of 256 tasks at a time (one transaction per batch).
 """
 
 from __future__ import annotations
@@ -22,23 +23,28 @@ from typing import Any
 from swarmbalancer import Balancer
 
 PRODUCERS = 256
+BATCH = 256
+MODES = ("sequential", "gathered", "batch")
 
 
 async def anoop(task: Any) -> None:
     return None
 
 
-def bench(store: str, n: int, gathered: bool) -> float:
+def bench(store: str, n: int, mode: str) -> float:
     async def main() -> float:
         lb = Balancer({"rebalanceEnabled": False}, store=store)
         for i in range(4):
             lb.add_agent(f"a{i}", anoop, capacity=64)
         async with lb:
             start = time.perf_counter()
-            if gathered:
+            if mode == "gathered":
                 for first in range(0, n, PRODUCERS):
                     count = min(PRODUCERS, n - first)
                     await asyncio.gather(*(lb.submit(None) for _ in range(count)))
+            elif mode == "batch":
+                for first in range(0, n, BATCH):
+                    await lb.submit_many([None] * min(BATCH, n - first))
             else:
                 for _ in range(n):
                     await lb.submit(None)
@@ -65,13 +71,13 @@ def main() -> None:
             "sqlite FULL": lambda r: f"sqlite:///{Path(folder) / f'f{r}.db'}?synchronous=full",
         }
         for r in range(args.repeat):
-            for mode in ("sequential", "gathered"):
+            for mode in MODES:
                 for name, make in stores.items():
                     gc.collect()
-                    url = make(r) if mode == "gathered" else make(r).replace(".db", "s.db")
-                    rate = bench(url, args.tasks, mode == "gathered")
+                    url = make(r).replace(".db", f"-{mode}.db")
+                    rate = bench(url, args.tasks, mode)
                     rates.setdefault((name, mode), []).append(rate)
-    base = {m: statistics.median(rates[("memory", m)]) for m in ("sequential", "gathered")}
+    base = {m: statistics.median(rates[("memory", m)]) for m in MODES}
     print(f"{args.tasks} no-op tasks, 4 agents x 64 slots, median of {args.repeat}")
     print(f"{'store':<15} {'submit':<11} {'tasks/s':>9} {'vs memory':>10} {'spread':>17}")
     for (name, mode), values in rates.items():
