@@ -17,6 +17,7 @@ import gc
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     rates: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as folder:
-        stores = {
+        stores: dict[str, Callable[[int], str]] = {
             "memory": lambda r: "memory",
             "sqlite NORMAL": lambda r: f"sqlite:///{Path(folder) / f'n{r}.db'}",
             "sqlite FULL": lambda r: f"sqlite:///{Path(folder) / f'f{r}.db'}?synchronous=full",
