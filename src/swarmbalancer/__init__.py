@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         NonRetryable,
         QueueFull,
         RetryAfter,
+        StoreError,
         SwarmBalancerError,
         TaskFailed,
         TaskRejected,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from swarmbalancer.runtime.guard import CircuitBreaker
     from swarmbalancer.runtime.handles import TaskHandle
     from swarmbalancer.runtime.jobs import Job
-    from swarmbalancer.store import MemoryStore, Store
+    from swarmbalancer.store import MemoryStore, SqliteStore, Store, TaskRecord
 
 __version__ = "0.1.0"
 
@@ -50,6 +51,7 @@ _WHERE = {
     "NonRetryable": "errors",
     "QueueFull": "errors",
     "RetryAfter": "errors",
+    "StoreError": "errors",
     "SwarmBalancerError": "errors",
     "TaskFailed": "errors",
     "TaskRejected": "errors",
@@ -66,7 +68,9 @@ _WHERE = {
     "TaskHandle": "runtime.handles",
     "Job": "runtime.jobs",
     "MemoryStore": "store",
+    "SqliteStore": "store",
     "Store": "store",
+    "TaskRecord": "store",
 }
 
 __all__ = [
@@ -92,11 +96,14 @@ __all__ = [
     "Priority",
     "QueueFull",
     "RetryAfter",
+    "SqliteStore",
     "Store",
+    "StoreError",
     "SwarmBalancerError",
     "Task",
     "TaskFailed",
     "TaskHandle",
+    "TaskRecord",
     "TaskRejected",
     "TaskState",
     "WorkloadError",

@@ -152,6 +152,10 @@ class BalancerConfig(_Strict):
     task_timeout: PositiveDuration | None = None
     non_retryable: list[str] = Field(default_factory=list)
 
+    # durable stores
+    result_retention: Duration = 86_400.0
+    max_payload_bytes: int = Field(1 << 20, ge=1)
+
     @field_validator("strategy", "discipline", "victim_selection", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:

@@ -257,8 +257,10 @@ class Coordinator:
         retryable: bool = True,
         retry_after: float | None = None,
         cancelled: bool = False,
+        result: Any = None,
     ) -> Outcome:
-        """An attempt of `task` ended; learn from it, then complete, retry or fail the task.
+        """An attempt of `task` ended; learn from it, then complete (recording `result`), retry
+        or fail the task.
 
         `retryable=False` fails it without retries; `retry_after` holds the agent out of routing
         for that many seconds (its breaker forced open); `cancelled` finishes it as cancelled by
@@ -282,7 +284,7 @@ class Coordinator:
         self._dirty[agent_id] = None
         if ok:
             agent.completed += 1
-            outcome = self._complete(task, now, ok=True, error=None)
+            outcome = self._complete(task, now, ok=True, error=None, result=result)
         elif retryable and task.attempt <= task.max_retries:
             agent.failed += 1
             outcome = self._retry(task, now, agent_id)
@@ -790,8 +792,10 @@ class Coordinator:
             agent.stats.error_rate = 0.0
             agent.ramp_from = now if cfg.slow_start > 0 else None
 
-    def _complete(self, task: Task, now: float, *, ok: bool, error: str | None) -> Outcome:
-        self.store.ack(task.id, now, ok=ok, error=error)
+    def _complete(
+        self, task: Task, now: float, *, ok: bool, error: str | None, result: Any = None
+    ) -> Outcome:
+        self.store.ack(task.id, now, ok=ok, error=error, result=result)
         self.recorder.task_finished(task, now, ok)
         return Outcome.DONE if ok else Outcome.FAILED
 

@@ -25,6 +25,10 @@ class AgentError(SwarmBalancerError, ValueError):
     """An agent operation is impossible (unknown id, duplicate id, already draining)."""
 
 
+class StoreError(SwarmBalancerError):
+    """A store cannot be opened or used (locked by another process, unreadable, wrong schema)."""
+
+
 class QueueFull(SwarmBalancerError):
     """The balancer holds `maxQueueSize` queued tasks and is configured to raise."""
 

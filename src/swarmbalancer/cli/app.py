@@ -61,6 +61,9 @@ def run(
     handler: Annotated[
         str | None, typer.Option(help="module:function to run each task with")
     ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="memory (default) or sqlite:///path.db (durable)")
+    ] = None,
     file: FileOpt = DEFAULT_FILE,
 ) -> None:
     """Run a workload for real in the embedded runtime and report what happened."""
@@ -70,7 +73,9 @@ def run(
         spec = load_workload(workload)
         cfg = _config({"seed": spec.seed, **(spec.config or {})}, config, strategy, file)
         user_handler = _load_handler(handler) if handler else None
-        report = _run_live(spec, cfg, user_handler, quiet or as_json, title=workload.name)
+        report = _run_live(
+            spec, cfg, user_handler, quiet or as_json, title=workload.name, store=store
+        )
     except SwarmBalancerError as exc:
         raise fail(str(exc)) from None
     _emit(report, as_json, title=f"{workload.name} · {cfg.strategy}")
@@ -201,12 +206,12 @@ def _load_handler(ref: str) -> Any:
 
 
 def _run_live(
-    spec: Any, cfg: BalancerConfig, handler: Any, quiet: bool, title: str
+    spec: Any, cfg: BalancerConfig, handler: Any, quiet: bool, title: str, store: str | None = None
 ) -> dict[str, Any]:
     from swarmbalancer.runtime.runner import run_workload
 
     if quiet:
-        return asyncio.run(run_workload(spec, cfg, handler=handler))
+        return asyncio.run(run_workload(spec, cfg, handler=handler, store=store))
     from rich.live import Live
 
     view: display.LiveView | None = None
@@ -218,7 +223,9 @@ def _run_live(
                 view = display.LiveView(total, err)
             live.update(view.render(coord))
 
-        return asyncio.run(run_workload(spec, cfg, handler=handler, on_progress=progress))
+        return asyncio.run(
+            run_workload(spec, cfg, handler=handler, on_progress=progress, store=store)
+        )
 
 
 def _emit(report: dict[str, Any], as_json: bool, title: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import uuid
@@ -13,7 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from swarmbalancer.clock import Clock, MonotonicClock
-from swarmbalancer.config import BalancerConfig
+from swarmbalancer.config import BalancerConfig, load_config
 from swarmbalancer.coordinator import Coordinator, Outcome
 from swarmbalancer.errors import AgentError, QueueFull, TaskFailed, TaskRejected
 from swarmbalancer.model import AgentSpec, Priority, Task, TaskState
@@ -21,6 +22,8 @@ from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.runtime.jobs import check_keywords, merged
 from swarmbalancer.runtime.outcomes import Failure, classify
 from swarmbalancer.store.base import Store
+from swarmbalancer.store.record import TaskRecord
+from swarmbalancer.store.url import open_store
 
 #: Submits in a row after which `submit` lets the loop run (so workers start during a burst).
 _SUBMIT_STREAK = 32
@@ -44,10 +47,13 @@ class Balancer:
         self,
         config: BalancerConfig | dict[str, Any] | None = None,
         *,
-        store: Store | None = None,
+        store: Store | str | None = None,
         clock: Clock | None = None,
         max_threads: int | None = None,
     ) -> None:
+        if isinstance(store, str):  # a URL: memory, sqlite:///path.db
+            config = load_config(config)
+            store = open_store(store, config)
         self._coord = Coordinator(config, store=store)
         self.config = self._coord.config
         self._clock = clock or MonotonicClock()
@@ -74,12 +80,18 @@ class Balancer:
         self._prefix = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
         self._streak = 0  # submits since the last one that let the loop run
+        self._store = self._coord.store
+        self._durable = self._store.durable
+        self._flushed: list[asyncio.Future[None]] = []  # submits waiting for the next flush
+        self._unhandled: list[Task] = []  # recovered tasks whose handles `start` makes
+        self._recover()
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         """Start dispatching; `async with` calls this for you."""
         self._loop = asyncio.get_running_loop()
         self._stopping = False
+        self._handle_recovered()
         self._pump()
 
     async def stop(self, *, drain: bool = True) -> None:
@@ -87,11 +99,14 @@ class Balancer:
 
         Without draining, running handlers get CancelledError and every task still waiting is
         cancelled: each handle ends cancelled and the report counts them as `cancelled`. A plain
-        handler's thread cannot be stopped; the balancer does not wait for it.
+        handler's thread cannot be stopped; the balancer does not wait for it. A durable store
+        does not record these cancellations: the tasks stay unfinished in its file, for the next
+        balancer on it to recover.
         """
         if drain:
             await self.join()
         self._stopping = True
+        self._flush(self._now())  # what happened so far is durable; what follows is stopping
         for task in list(self._running_tasks):
             task.cancel()
         if self._running_tasks:
@@ -105,6 +120,12 @@ class Balancer:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
         self._loop = None
+        self._store.drop_cancellations()
+        self._flush(self._now())
+
+    def close(self) -> None:
+        """Release the store (a durable store's file and its lock); call it after `stop`."""
+        self._store.close()
 
     async def __aenter__(self) -> Balancer:
         await self.start()
@@ -225,18 +246,23 @@ class Balancer:
         if idempotency_key is not None or task_id is not None:
             known = self._fresh(task)
             if known is not None:
+                if self._durable:  # its first submit may still wait for the flush
+                    await self._next_flush()
                 return known
         if self._bounded:
             await self._wait_for_space()
             task.submitted_at = self._now()
         handle = self._accept(task)
-        self._pump_soon()
-        self._streak += 1
-        if self._streak >= _SUBMIT_STREAK:
-            # a loop of submits that never waits would start no task until it ends: let the
-            # workers run now and then, as a burst is being submitted
-            self._streak = 0
-            await asyncio.sleep(0)
+        if self._durable:  # durable on return: waiting for the flush lets the loop run too
+            await self._next_flush()
+        else:
+            self._pump_soon()
+            self._streak += 1
+            if self._streak >= _SUBMIT_STREAK:
+                # a loop of submits that never waits would start no task until it ends: let
+                # the workers run now and then, as a burst is being submitted
+                self._streak = 0
+                await asyncio.sleep(0)
         return handle
 
     async def submit_many(self, payloads: Iterable[Any], **keywords: Any) -> list[TaskHandle]:
@@ -245,7 +271,8 @@ class Balancer:
 
         Returns the handles in the items' order. With `maxQueueSize` and `queueFull: raise`, a
         batch that does not fit raises QueueFull before accepting anything; with `wait`, it
-        waits for room item by item.
+        waits for room item by item. With a durable store, the whole batch is written in one
+        flush before this returns.
         """
         self._check_running()
         check_keywords(keywords)
@@ -271,7 +298,10 @@ class Balancer:
             for handle in accepted:  # admission control refused one: take the batch back
                 handle.cancel()
             raise
-        self._pump_soon()
+        if self._durable:  # one flush writes the batch
+            await self._next_flush()
+        else:
+            self._pump_soon()
         return handles
 
     async def map(self, payloads: Iterable[Any], **keywords: Any) -> AsyncIterator[Any]:
@@ -314,6 +344,11 @@ class Balancer:
         finally:
             for handle in pending:
                 handle.cancel()
+
+    def result(self, task_id: str) -> TaskRecord | None:
+        """What the store recorded about a task, by id: with a durable store, finished tasks'
+        results stay readable for `resultRetention` (also after a restart); None if unknown."""
+        return self._store.result(task_id)
 
     async def join(self) -> None:
         """Wait until every accepted task has completed, failed or been cancelled."""
@@ -425,11 +460,15 @@ class Balancer:
         accepted = self._coord.submit(task, task.submitted_at)
         if accepted is not task:  # the store still knew the key: the first task's handle
             return self._handles.get(accepted.id) or self._finished_handle(accepted)
-        handle = TaskHandle(task, self, loop)
-        self._handles[task.id] = handle
         if not self._outstanding:
             self._drained.clear()
         self._outstanding += 1
+        return self._handle_for(task, loop)
+
+    def _handle_for(self, task: Task, loop: asyncio.AbstractEventLoop) -> TaskHandle:
+        """A new handle for an accepted task, findable by id and idempotency key."""
+        handle = TaskHandle(task, self, loop)
+        self._handles[task.id] = handle
         key = task.idempotency_key
         if key is not None:
             keyed = self._keyed
@@ -439,8 +478,8 @@ class Balancer:
         return handle
 
     def _finished_handle(self, task: Task) -> TaskHandle:
-        """A handle for a task accepted earlier whose own handle is no longer kept (its result
-        is gone: a completed one gives None)."""
+        """A handle for a task accepted earlier whose own handle is no longer kept (a completed
+        one gives the result a durable store recorded, else None)."""
         loop = self._loop
         assert loop is not None
         handle = self._handles.get(task.id)
@@ -453,8 +492,65 @@ class Balancer:
             handle.set_exception(TaskFailed(task.id, task.attempt, task.error or "failed"))
             handle._log_traceback = False
         else:
-            handle.set_result(None)
+            record = self._store.result(task.id)
+            handle.set_result(None if record is None else record.result)
         return handle
+
+    # -- durability ---------------------------------------------------------------------------
+    def _recover(self) -> None:
+        """Submit again what a durable store found unfinished from a previous run (their handles
+        are made by `start`); one now rejected (a periodic task without edf) is recorded as
+        failed."""
+        now = self._now()
+        store = self._store
+        for task in store.take_recovered(now):
+            try:
+                self._coord.submit(task, now)
+            except TaskRejected as exc:
+                with contextlib.suppress(TaskRejected):  # else it stays for a later recovery
+                    store.put(task)
+                    store.remove(task.id)
+                    task.state, task.error = TaskState.FAILED, f"rejected on recovery: {exc}"
+                    task.finished_at = now
+                continue
+            self._unhandled.append(task)
+            if not self._outstanding:
+                self._drained.clear()
+            self._outstanding += 1
+
+    def _handle_recovered(self) -> None:
+        """Handles for the recovered tasks, on the loop `start` runs on."""
+        loop = self._loop
+        assert loop is not None
+        tasks, self._unhandled = self._unhandled, []
+        for task in tasks:
+            if task.id not in self._handles:
+                self._handle_for(task, loop)
+
+    def _next_flush(self) -> asyncio.Future[None]:
+        """A future the next pump resolves once its flush has returned (one per waiting submit,
+        so cancelling one submit cancels no other)."""
+        loop = self._loop
+        assert loop is not None
+        waiter = loop.create_future()
+        self._flushed.append(waiter)
+        self._pump_soon()
+        return waiter
+
+    def _flush(self, now: float) -> None:
+        """Make the store's transitions durable, then release the submits waiting for it (with
+        the store's error when the flush failed)."""
+        waiters, self._flushed = self._flushed, []
+        try:
+            self._store.flush(now)
+        except Exception as exc:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            raise
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _wait_for_space(self) -> None:
         limit = self.config.max_queue_size
@@ -544,6 +640,7 @@ class Balancer:
         if assignments:
             self._space.set()
         self._arm_timer()
+        self._flush(self._now() if now is None else now)
 
     async def _work(self, task: Task | None, agent_id: str) -> None:
         """Run `task` on the agent, then whatever the agent should run next in the same slot.
@@ -629,7 +726,7 @@ class Balancer:
         duration = now - started
         if timeout and not is_async and duration > timeout:
             self._coord.recorder.late_results += 1
-        outcome = self._coord.finish(task, now, ok=True, duration=duration)
+        outcome = self._coord.finish(task, now, ok=True, duration=duration, result=result)
         if outcome is Outcome.DONE:
             self._settled(handle, task)
             if not handle.done():

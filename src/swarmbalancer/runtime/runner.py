@@ -47,13 +47,15 @@ async def run_workload(
     handler: Handler | None = None,
     on_progress: Progress | None = None,
     progress_every: float = 0.1,
+    store: str | None = None,
 ) -> dict[str, Any]:
-    """Submit every task of the workload at its arrival time and return the final report."""
+    """Submit every task of the workload at its arrival time and return the final report;
+    `store` is a store URL (memory by default, or sqlite:///path.db)."""
     config = with_tenants(config, workload)
     records = generate_tasks(workload)
     specs = {s.id: s for s in agent_specs(workload)}
     swarm = SyntheticSwarm(workload)
-    balancer = Balancer(config)
+    balancer = Balancer(config, store=store)
     if handler is None:  # the synthetic agents run at the workload's speeds: the bound may use them
         balancer.coordinator.recorder.set_reference_speeds(workload.agent_speeds())
     loop = asyncio.get_running_loop()
@@ -104,6 +106,7 @@ async def run_workload(
         finally:
             if ticker is not None:
                 ticker.cancel()
+    balancer.close()  # a durable store's file is released once the run has drained
     if on_progress is not None:
         on_progress(balancer.coordinator, len(records))
     return balancer.report()

@@ -11,14 +11,18 @@ suite in `tests/store/contract.py` is what every implementation must pass.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from swarmbalancer.model import AgentState, Task
 from swarmbalancer.policies.views import QueueView
+from swarmbalancer.store.record import TaskRecord
 
 
 class Store(Protocol):
     """Agents, their queues, in-flight leases, delayed retries and counters."""
+
+    #: True when accepted tasks and outcomes survive the process once `flush` has returned.
+    durable: bool
 
     # -- agents -------------------------------------------------------------------------------
     def add_agent(self, agent: AgentState) -> None:
@@ -91,8 +95,17 @@ class Store(Protocol):
         and mark it CANCELLED; None when it is running, finished or unknown."""
         ...
 
-    def ack(self, task_id: str, now: float, *, ok: bool, error: str | None = None) -> Task:
-        """Finish an in-flight task (DONE or FAILED) and release its slot."""
+    def ack(
+        self,
+        task_id: str,
+        now: float,
+        *,
+        ok: bool,
+        error: str | None = None,
+        result: Any = None,
+    ) -> Task:
+        """Finish an in-flight task (DONE or FAILED, with the handler's `result`) and release
+        its slot."""
         ...
 
     def defer(self, task_id: str, until: float, now: float) -> Task:
@@ -138,4 +151,28 @@ class Store(Protocol):
 
     def open_tasks(self) -> Iterable[Task]:
         """Every accepted task not yet finished, wherever it is."""
+        ...
+
+    # -- durability ---------------------------------------------------------------------------
+    def flush(self, now: float) -> None:
+        """Make every transition so far durable (one transaction); a no-op for memory."""
+        ...
+
+    def take_recovered(self, now: float) -> list[Task]:
+        """Unfinished tasks a durable store found from a previous run, in submission order,
+        unplaced, to submit again; each is handed out once."""
+        ...
+
+    def result(self, task_id: str) -> TaskRecord | None:
+        """What the store recorded about a task, finished ones included while retained."""
+        ...
+
+    def close(self) -> None:
+        """Flush and release what the store holds open (a file and its lock)."""
+        ...
+
+    def drop_cancellations(self) -> None:
+        """Forget the cancellations not yet flushed: a balancer stopping without draining
+        cancels its tasks in memory only, and a durable store keeps them unfinished for the
+        next balancer on it to recover; a no-op for memory."""
         ...

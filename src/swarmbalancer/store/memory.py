@@ -6,10 +6,12 @@ import contextlib
 import heapq
 from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Iterable
+from typing import Any
 
 from swarmbalancer.model import AgentState, Priority, Task, TaskState
 from swarmbalancer.policies.levels import LevelQueue
 from swarmbalancer.policies.views import QueueView
+from swarmbalancer.store.record import TaskRecord
 
 _INF = float("inf")
 
@@ -17,6 +19,8 @@ _INF = float("inf")
 class MemoryStore:
     """Keeps all scheduling state in memory; finished tasks are dropped unless an idempotency key
     must still find them (the newest `remember_keys` keys are kept)."""
+
+    durable = False
 
     def __init__(
         self, queue_factory: Callable[[], LevelQueue], *, remember_keys: int = 100_000
@@ -218,7 +222,15 @@ class MemoryStore:
         del self._leases[task_id]
         return task
 
-    def ack(self, task_id: str, now: float, *, ok: bool, error: str | None = None) -> Task:
+    def ack(
+        self,
+        task_id: str,
+        now: float,
+        *,
+        ok: bool,
+        error: str | None = None,
+        result: Any = None,
+    ) -> Task:
         task = self._release(task_id)
         task.state = TaskState.DONE if ok else TaskState.FAILED
         task.error = error
@@ -286,3 +298,19 @@ class MemoryStore:
 
     def open_tasks(self) -> Iterable[Task]:
         return list(self._tasks.values())
+
+    # -- durability (nothing to do in memory) -------------------------------------------------
+    def flush(self, now: float) -> None:
+        return None
+
+    def take_recovered(self, now: float) -> list[Task]:
+        return []
+
+    def result(self, task_id: str) -> TaskRecord | None:
+        return None  # results live only in task handles
+
+    def close(self) -> None:
+        return None
+
+    def drop_cancellations(self) -> None:
+        return None

@@ -1,0 +1,42 @@
+"""Payloads and results on disk: JSON only (never pickle), with a size limit checked at submit."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from swarmbalancer.errors import TaskRejected
+
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def encode_payload(payload: Any, limit: int) -> str:
+    """The payload as compact JSON, or TaskRejected naming `payload` when it is not JSON (or
+    holds NaN/infinity) or its JSON is longer than `limit` bytes."""
+    try:
+        text = _encode(payload)
+    except (TypeError, ValueError) as exc:
+        raise TaskRejected(f"payload: not JSON-serialisable ({exc})") from None
+    if len(text) > limit:  # ensure_ascii: one byte per character
+        raise TaskRejected(f"payload: {len(text)} bytes of JSON exceed maxPayloadBytes ({limit})")
+    return text
+
+
+def encode_result(result: Any) -> tuple[str | None, str | None]:
+    """A handler's result as JSON, or (None, why) when it cannot be stored as JSON."""
+    try:
+        return _encode(result), None
+    except (TypeError, ValueError) as exc:
+        return None, f"result not stored: not JSON-serialisable ({exc})"
+
+
+def decode(text: str | None) -> Any:
+    """JSON text back to a value; NULL is None."""
+    return None if text is None else json.loads(text)
+
+
+def encode_names(names: frozenset[str] | tuple[str, ...] | None) -> str | None:
+    """A set or sequence of agent ids or regions as a JSON list (NULL when none)."""
+    if not names:
+        return None
+    return _encode(sorted(names) if isinstance(names, frozenset) else list(names))
