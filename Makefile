@@ -34,4 +34,6 @@ fmt:
 
 bench:
 	$(UV) run --frozen --group bench python benchmarks/overhead.py --peers
+	$(UV) run --frozen python benchmarks/balance_api.py
 	$(UV) run --frozen --group bench python benchmarks/balance.py
+	$(UV) run --frozen python benchmarks/durable.py
