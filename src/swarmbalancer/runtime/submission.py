@@ -1,0 +1,126 @@
+"""Turning submit's arguments into accepted tasks: validation, batches' checks, idempotency keys
+and waiting for room under `maxQueueSize`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from swarmbalancer.errors import QueueFull, TaskRejected
+from swarmbalancer.model import Priority, Task
+from swarmbalancer.runtime.handles import TaskHandle
+from swarmbalancer.runtime.jobs import merged
+from swarmbalancer.runtime.registry import HandleRegistry
+
+
+class Submission(HandleRegistry):
+    """What `submit`, `submit_many` and `map` share: making, checking and accepting tasks."""
+
+    def _check_running(self) -> None:
+        if self._loop is None:
+            raise RuntimeError("the balancer is not running: use `async with balancer:` first")
+
+    def _make(
+        self,
+        payload: Any,
+        now: float,
+        priority: Priority | str | None = None,
+        tenant: str | None = None,
+        deadline: float | None = None,
+        within: float | None = None,
+        estimate: float | None = None,
+        affinity: str | Iterable[str] | None = None,
+        region: str | None = None,
+        idempotency_key: str | None = None,
+        task_id: str | None = None,
+        max_retries: int | None = None,
+        period: float | None = None,
+    ) -> Task:
+        """A validated task (not yet accepted); every bad field raises TaskRejected naming it."""
+        task = Task.create(
+            payload,
+            now=now,
+            priority="normal" if priority is None else priority,
+            tenant=tenant,
+            deadline=deadline,
+            within=within,
+            estimate=estimate,
+            affinity=affinity,
+            region=region,
+            idempotency_key=idempotency_key,
+            task_id=f"{self._prefix}-{next(self._ids)}" if task_id is None else task_id,
+            max_retries=self.config.max_retries if max_retries is None else max_retries,
+            period=period,
+        )
+        if deadline is not None and deadline < now:
+            raise TaskRejected(
+                f"deadline: {deadline!r} is already past (now() is {now:.6f}); "
+                "deadlines are absolute on Balancer.now(), use `within` for a relative one"
+            )
+        return task
+
+    def _make_item(self, item: Any, keywords: dict[str, Any], now: float) -> Task:
+        payload, fields = merged(item, keywords)
+        return self._make(payload, now, **fields)
+
+    def _check_batch(self, tasks: list[Task]) -> None:
+        """Refuse a batch with a task id twice, or one that cannot fit a `raise` queue."""
+        ids = {t.id for t in tasks}
+        if len(ids) != len(tasks):
+            seen: set[str] = set()
+            for t in tasks:
+                if t.id in seen:
+                    raise TaskRejected(f"task_id: {t.id!r} appears twice in the batch")
+                seen.add(t.id)
+        limit = self.config.max_queue_size
+        if limit is not None and self.config.queue_full == "raise":
+            self._pump()
+            room = limit - self._coord.queued_total()
+            if len(tasks) > room:
+                raise QueueFull(f"maxQueueSize: {limit} tasks, room for {max(room, 0)} more")
+
+    def _known(self, task: Task) -> TaskHandle | None:
+        """The handle of an earlier task with the same idempotency key, if any."""
+        key = task.idempotency_key
+        if key is None:
+            return None
+        return self._keyed.get(key)
+
+    def _check_fresh(self, tasks: list[Task]) -> None:
+        """Refuse a batch naming a task id already in use (generated ids never are)."""
+        ours = f"{self._prefix}-"
+        for task in tasks:
+            if task.idempotency_key is not None or not task.id.startswith(ours):
+                self._fresh(task)
+
+    def _fresh(self, task: Task) -> TaskHandle | None:
+        """The earlier handle for a repeated idempotency key; else None, after checking that a
+        task id the user chose is not in use."""
+        known = self._known(task)
+        if known is None and self._coord.store.get(task.id) is not None:
+            raise TaskRejected(f"task_id: {task.id!r} is already in use")
+        return known
+
+    def _accept(self, task: Task) -> TaskHandle:
+        """Hand a validated task to the coordinator and return its new handle."""
+        loop = self._loop
+        assert loop is not None
+        accepted = self._coord.submit(task, task.submitted_at)
+        if accepted is not task:  # the store still knew the key: the first task's handle
+            return self._handles.get(accepted.id) or self._finished_handle(accepted)
+        if not self._outstanding:
+            self._drained.clear()
+        self._outstanding += 1
+        return self._handle_for(task, loop)
+
+    async def _wait_for_space(self) -> None:
+        limit = self.config.max_queue_size
+        if limit is None:
+            return
+        if self._coord.queued_total() >= limit:
+            self._pump()  # start what can start, so only tasks that truly wait count
+        while self._coord.queued_total() >= limit:
+            if self.config.queue_full == "raise":
+                raise QueueFull(f"maxQueueSize: {limit} tasks already queued")
+            self._space.clear()
+            await self._space.wait()
