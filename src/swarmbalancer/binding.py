@@ -39,7 +39,7 @@ class Binding(Routing):
             return
         gate = self._gated(agent_id, now)
         for _ in range(agent.free_slots):
-            task = self._take(agent, now, gate)
+            task = self._take(agent, now, gate, out)
             if task is None:
                 break
             out.append(Assignment(task, agent))
@@ -66,30 +66,53 @@ class Binding(Routing):
             del room[agent_id]  # _fill puts it back, at the end, if it still has room
             self._fill(agent_id, now, out)
 
-    def _pull(self, agent: AgentState, now: float, *, start: bool) -> Task | None:
+    def _pull(
+        self,
+        agent: AgentState,
+        now: float,
+        *,
+        start: bool,
+        out: list[Assignment] | None = None,
+    ) -> Task | None:
         """Bind shared tasks until one is bound to `agent` (started when `start`); None if the
-        shared queue runs dry first. Tasks the router places elsewhere are bound there."""
+        shared queue runs dry first. Tasks the router places elsewhere are bound there, or, on a
+        healthy agent with a free slot and `out` given, started there."""
         store = self.store
-        ctx = self._context(now)
+        self._context(now)  # `now` and the learned mean work, for placement and booking
         if self._burst and len(store.shared_queue()) <= self._tail:
             self._burst = False
             self._place_tail(now)
             return store.claim(agent.id, now) if start and agent.queued else None
+        shared = store.shared_queue()
         for skipped in range(_LOOKAHEAD + 1):
+            if not len(shared):
+                return None
             task = store.take_shared(now)
             if task is None:
                 return None
             target = self._place(task, agent, now) if skipped < _LOOKAHEAD else agent
             if target is agent:
                 if start:
-                    task.expected_work = ctx.work_of(task)
-                    store.start(agent.id, task, now)
-                    self._started_task(task, now, store.shared_queue().saturated)
+                    self._start_shared(task, agent, now, shared.saturated)
                 else:
                     self._bind(task, agent, now)
                 return task
-            self._bind(task, target, now)
+            if (
+                out is not None
+                and target.in_flight + target.queued < target.spec.capacity
+                and target.id not in self._unhealthy
+            ):
+                self._start_shared(task, target, now, shared.saturated)
+                out.append(Assignment(task, target))
+            else:
+                self._bind(task, target, now)
         return None
+
+    def _start_shared(self, task: Task, agent: AgentState, now: float, saturated: bool) -> None:
+        """Start a task just taken from the shared queue on `agent`, which has a free slot."""
+        task.expected_work = self._ctx.work_of(task)
+        self.store.start(agent.id, task, now)
+        self._started_task(task, now, saturated)
 
     def _place_tail(self, now: float) -> None:
         """Place a burst's last tasks at once, longest first, each where it is expected to finish
@@ -171,8 +194,12 @@ class Binding(Routing):
         """Must each dispatch to this agent ask its breaker (not CLOSED, and not in panic)?"""
         return agent_id in self._unhealthy and self.config.breaker_enabled and not self._panic(now)
 
-    def _take(self, agent: AgentState, now: float, gate: bool) -> Task | None:
-        """Claim the task for one free slot of `agent`: from its queue, else by stealing."""
+    def _take(
+        self, agent: AgentState, now: float, gate: bool, out: list[Assignment] | None = None
+    ) -> Task | None:
+        """Claim the task for one free slot of `agent`: from its queue, else from the shared
+        queue, else by stealing. Shared tasks placed on another idle agent on the way start
+        there at once when `out` collects assignments."""
         agent_id = agent.spec.id
         if gate and not self.breakers[agent_id].allow(now):
             return None
@@ -182,14 +209,17 @@ class Binding(Routing):
             if task is not None:
                 self._started_task(task, now, store.queue(agent_id).saturated)
                 return task
-        if self._late and not agent.draining and len(store.shared_queue()):
-            task = self._pull(agent, now, start=True)
+        pulled = self._late and not agent.draining and len(store.shared_queue()) > 0
+        if pulled:
+            task = self._pull(agent, now, start=True, out=out)
             if task is not None:
                 return task
         task = None
         if not agent.draining and self.config.steal_enabled:
             task = self._steal_for(agent, now)
-            if task is None and self._holders:
+            # shared tasks placed elsewhere just now were placed on the freshest estimates:
+            # taking one back at once would only undo that
+            if task is None and self._holders and not pulled:
                 task = self._rescue_for(agent, now)
         if task is None:
             if gate:

@@ -170,6 +170,8 @@ class LevelQueue:
 
         The returned task's `level` is the effective level it was dispatched from.
         """
+        if not self._where:
+            return None
         if now >= self._due:
             self._age(now)
         members, current, weights = self._members, self._current, self._weights
