@@ -149,7 +149,8 @@ class Binding(Routing):
             store.share(task, now)
 
     def _bind(self, task: Task, agent: AgentState, now: float) -> None:
-        """Queue a task at an agent (booking its expected work) and have the agent filled."""
+        """Queue a task at an agent (booking its expected work) and, if a slot of it is free,
+        have the agent filled; a busy agent takes it when its running task ends."""
         task.expected_work = self._ctx.work_of(task)
         # its class at the agent is the one it had in the shared queue: a task aged there must not
         # overtake an older one of its class already bound to this agent
@@ -158,7 +159,8 @@ class Binding(Routing):
         if agent.queued > self.steal_settings.threshold:
             self._heavy[agent.id] = None
         self._holders[agent.id] = None
-        self._dirty[agent.id] = None
+        if agent.in_flight < agent.spec.capacity:
+            self._dirty[agent.id] = None
 
     def _place(self, task: Task, asker: AgentState, now: float) -> AgentState:
         """The agent a shared task goes to, now that `asker` has room for it."""
