@@ -94,12 +94,15 @@ def test_config_overrides_win_over_workload_defaults() -> None:
     assert (config.steal_threshold, config.seed) == (9, 77)
 
 
-def test_agent_ids_expand_by_count_and_weight_defaults_to_speed() -> None:
+def test_agent_ids_expand_by_count_and_weight_never_defaults_to_the_true_speed() -> None:
     workload = parse(BASE)
     assert workload.agent_ids() == ["worker-0", "worker-1", "worker-2", "solo"]
     solo = workload.agent_specs()[-1]
-    assert (solo.weight, solo.capacity) == (2.0, 1)
+    assert (solo.weight, solo.capacity) == (1.0, 1)
     assert workload.agent_speeds()["solo"] == 2.0
+    data = copy.deepcopy(BASE)
+    data["agents"][-1]["speed_hint"] = 1.5
+    assert parse(data).agent_specs()[-1].weight == 1.5
 
 
 def test_the_balancer_is_told_a_speed_hint_only_when_the_file_gives_one() -> None:

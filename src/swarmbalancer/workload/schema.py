@@ -92,13 +92,14 @@ class AgentGroup(_Model):
         return [self.id] if self.count == 1 else [f"{self.id}-{i}" for i in range(self.count)]
 
     def specs(self) -> list[AgentSpec]:
-        """One `AgentSpec` per expanded id, what the balancer is told: `weight` defaults to `speed`;
-        the true `speed` stays with the synthetic agent, only `speed_hint` is passed on."""
+        """One `AgentSpec` per expanded id, what the balancer is told: the true `speed` stays with
+        the synthetic agent; `speed_hint` is passed on, and `weight` defaults to it (else 1), so
+        not even the weighted strategy learns the true speed from the workload."""
         return [
             AgentSpec(
                 id=agent_id,
                 capacity=self.capacity,
-                weight=self.weight if self.weight is not None else self.speed,
+                weight=self.weight if self.weight is not None else (self.speed_hint or 1.0),
                 speed_hint=self.speed_hint,
                 region=self.region,
                 cost=self.cost,
