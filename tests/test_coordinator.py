@@ -261,3 +261,17 @@ def test_tasks_reserved_behind_an_agent_stuck_past_its_estimate_are_taken_back()
     driver.run(until=1000.0)
     assert len(finished) == 60 and coord.report()["lost"] == 0
     assert max(t for task_id, t in finished.items() if task_id != "t0") < 5.0
+
+
+def test_a_retry_after_hold_keeps_the_only_agent_idle_until_it_ends_even_in_panic() -> None:
+    coord = Coordinator({"retryBackoff": 0.0, "failureThreshold": 5})
+    coord.add_agent(AgentSpec("a"), 0.0)
+    coord.submit(_task(1, 0.1), 0.0)
+    (first,) = coord.dispatch(0.0)
+    coord.finish(first.task, 0.1, ok=False, retry_after=3.0)  # "rate limited, retry after 3 s"
+    coord.tick(0.2)
+    assert coord.dispatch(0.2) == [] and coord.dispatch(3.0) == []
+    assert coord.next_wakeup() == pytest.approx(3.1)
+    coord.tick(3.1)
+    (second,) = coord.dispatch(3.1)
+    assert second.task.id == "t1" and second.agent.id == "a"

@@ -194,7 +194,9 @@ class Binding(Routing):
 
     def _gated(self, agent_id: str, now: float) -> bool:
         """Must each dispatch to this agent ask its breaker (not CLOSED, and not in panic)?"""
-        return agent_id in self._unhealthy and self.config.breaker_enabled and not self._panic(now)
+        if agent_id not in self._unhealthy or not self.config.breaker_enabled:
+            return False
+        return not self._panic(now) or self.breakers[agent_id].held(now)
 
     def _take(
         self, agent: AgentState, now: float, gate: bool, out: list[Assignment] | None = None

@@ -33,7 +33,10 @@ class Routing(SwarmState):
                 continue
             if task.affinity is not None and not task.allows(agent.id, agent.spec.region):
                 continue
-            if not panic and agent.id in self._unhealthy and not self._probe_ok(agent, now):
+            if agent.id in self._unhealthy and (
+                self.breakers[agent.id].held(now)  # it asked to be left alone: even in panic
+                or (not panic and not self._probe_ok(agent, now))
+            ):
                 continue
             out.append(agent)
         if task.tried_agents and len(out) > 1:

@@ -216,6 +216,10 @@ class CircuitBreakerPolicy:
             self._move(BreakerState.OPEN, now)
         self._held_until = until
 
+    def held(self, now: float) -> bool:
+        """Is the breaker forced open by a hold (`hold`) at `now`?"""
+        return self._held_until is not None and now < self._held_until
+
     def reset(self, now: float) -> None:
         """Force CLOSED (an operator's decision), recording the transition if any."""
         if self._state is BreakerState.OPEN:
