@@ -29,6 +29,10 @@ class StoreError(SwarmBalancerError):
     """A store cannot be opened or used (locked by another process, unreadable, wrong schema)."""
 
 
+class NotRunning(SwarmBalancerError, RuntimeError):
+    """A balancer was used before `start()` (or `async with`) or after `stop()`."""
+
+
 class QueueFull(SwarmBalancerError):
     """The balancer holds `maxQueueSize` queued tasks and is configured to raise."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from swarmbalancer.errors import QueueFull, TaskRejected
+from swarmbalancer.errors import NotRunning, QueueFull, TaskRejected
 from swarmbalancer.model import Priority, Task
 from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.runtime.jobs import merged
@@ -18,7 +18,7 @@ class Submission(HandleRegistry):
 
     def _check_running(self) -> None:
         if self._loop is None:
-            raise RuntimeError("the balancer is not running: use `async with balancer:` first")
+            raise NotRunning("the balancer is not running: use `async with balancer:` first")
 
     def _make(
         self,
