@@ -40,7 +40,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from rich.table import Table
 
 from swarmbalancer import Balancer
 from swarmbalancer.config import STRATEGIES
+from swarmbalancer.metrics.stats import percentile  # the report's own definition
 from swarmbalancer.runtime.runner import YIELD_EVERY  # as `swarmbalancer run` submits a batch
 from swarmbalancer.workload import (
     SyntheticSwarm,
@@ -102,15 +103,6 @@ class Run:
 
     def sojourns_ms(self) -> list[float]:
         return [(f - self.start) * 1e3 for f in self.finished]
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default, as the report uses)."""
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    low = math.floor(k)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
 
 
 class PacedAgent:
@@ -368,7 +360,7 @@ def measure(
     row.makespan = statistics.median(run.makespan() for run in runs)
     row.makespan_range = (min(run.makespan() for run in runs), max(run.makespan() for run in runs))
     row.sojourn_mean = statistics.median(statistics.fmean(run.sojourns_ms()) for run in runs)
-    row.sojourn_p99 = statistics.median(percentile(run.sojourns_ms(), 0.99) for run in runs)
+    row.sojourn_p99 = statistics.median(percentile(sorted(run.sojourns_ms()), 99) for run in runs)
     row.hand_over_ms = statistics.median((run.handed_over - run.start) * 1e3 for run in runs)
     if all(run.moved is not None for run in runs):
         row.moved = statistics.median(run.moved or 0 for run in runs)

@@ -48,6 +48,7 @@ from rich.table import Table
 
 from swarmbalancer import Balancer, TaskHandle
 from swarmbalancer.config import STRATEGIES
+from swarmbalancer.metrics.stats import percentile  # the report's own definition
 from swarmbalancer.workload.synthetic import DEFAULT_CONTINUITY
 
 ALPHA = 1.5
@@ -336,15 +337,6 @@ class Summary:
         }
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default, as the report uses)."""
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    low = math.floor(k)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
 def summarise(runs: list[Run], rounds: Sequence[Round]) -> Summary:
     """Medians over the runs (run r on round r's task set) of makespan, makespan / that set's
     bound, sojourn p50/p99 and tasks moved; `ratios` stay in round order, so runners pair up."""
@@ -358,8 +350,8 @@ def summarise(runs: list[Run], rounds: Sequence[Round]) -> Summary:
         makespan=statistics.median(r.makespan for r in runs),
         ratio=statistics.median(ratios),
         ratios=ratios,
-        p50_ms=statistics.median(percentile(s, 0.50) for s in sojourns),
-        p99_ms=statistics.median(percentile(s, 0.99) for s in sojourns),
+        p50_ms=statistics.median(percentile(sorted(s), 50) for s in sojourns),
+        p99_ms=statistics.median(percentile(sorted(s), 99) for s in sojourns),
         moved=statistics.median(moved) if moved else None,
     )
 
