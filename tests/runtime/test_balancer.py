@@ -307,3 +307,31 @@ def test_a_speed_hint_is_only_where_the_learned_speed_starts_and_a_bad_one_is_na
             lb.add_agent("bad", echo, speed_hint=0.0)
 
     asyncio.run(main())
+
+
+@pytest.mark.timeout(20)
+def test_with_one_class_each_agent_starts_its_tasks_in_submission_order() -> None:
+    started: dict[str, list[int]] = {"slow": [], "mid": [], "fast": []}
+    speeds = {"slow": 1.0, "mid": 2.0, "fast": 4.0}
+
+    def agent(agent_id: str) -> Any:
+        async def handler(task: Task) -> None:
+            started[agent_id].append(task.payload)
+            await asyncio.sleep(task.payload % 7 / 2000 / speeds[agent_id])
+
+        return handler
+
+    async def main() -> dict[str, Any]:
+        lb = Balancer({"agingInterval": 0.01})  # aging at work while tasks wait
+        for agent_id in speeds:  # one slot each: several slots start concurrently, in any order
+            lb.add_agent(agent_id, agent(agent_id))
+        async with lb:
+            for i in range(300):
+                await lb.submit(i, estimate=i % 7 / 2000)
+            await lb.join()
+        return lb.report()
+
+    report = asyncio.run(main())
+    assert report["completed"] == 300 and report["lost"] == 0
+    for agent_id, order in started.items():
+        assert order == sorted(order), agent_id
