@@ -46,9 +46,7 @@ async def serving(
 async def register(
     client: httpx.AsyncClient, agent_id: str, token: str = ADMIN, **fields: Any
 ) -> None:
-    reply = await client.post(
-        "/v1/agents", json={"id": agent_id, **fields}, headers=bearer(token)
-    )
+    reply = await client.post("/v1/agents", json={"id": agent_id, **fields}, headers=bearer(token))
     assert reply.status_code == 201, reply.text
 
 
