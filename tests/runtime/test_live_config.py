@@ -25,7 +25,7 @@ def test_a_new_task_timeout_applies_to_the_next_attempt() -> None:
             assert new.task_timeout == 0.05
             assert lb.config.to_dict()["taskTimeout"] == 0.05
             handle = await lb.submit("x")
-            with pytest.raises(TaskFailed, match="timeout after 0.05s"):
+            with pytest.raises(TaskFailed, match=r"timeout after 0\.05s"):
                 await handle
 
     asyncio.run(main())

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from servicehelpers import serving
 
+from servicehelpers import serving
 from swarmbalancer.service import ServeSettings
 
 

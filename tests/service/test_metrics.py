@@ -7,6 +7,7 @@ import asyncio
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
 from servicehelpers import doubled, http_agent, register, serving
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from servicehelpers import doubled, http_agent, next_lease, register, serving
 
+from servicehelpers import doubled, http_agent, next_lease, register, serving
 from swarmbalancer.service import ServeSettings
 
 
