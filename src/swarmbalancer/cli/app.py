@@ -148,6 +148,29 @@ def demo(
     _emit(report, as_json, title=f"demo · {cfg.strategy}")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8787,
+    store: Annotated[
+        str | None, typer.Option(help="memory (default) or sqlite:///path.db (durable)")
+    ] = None,
+    config: ConfigOpt = None,
+    token_file: Annotated[
+        Path | None, typer.Option(help="JSON: token -> {role, agent?}; needed off loopback")
+    ] = None,
+    file: FileOpt = DEFAULT_FILE,
+) -> None:
+    """Host a balancer behind an HTTP API: tasks, HTTP agents, config, report, /metrics."""
+    from swarmbalancer.cli.serve import serve as run_service
+
+    try:
+        cfg = effective_config(read_file(file), parse_json_option(config))
+        run_service(host, port, store, cfg, token_file)
+    except SwarmBalancerError as exc:
+        raise fail(str(exc)) from None
+
+
 @app.command("config-manage")
 def config_manage(
     action: Annotated[str, typer.Option(help="get | validate | update | unset")] = "get",

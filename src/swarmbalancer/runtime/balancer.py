@@ -14,7 +14,7 @@ from typing import Any
 from swarmbalancer.clock import Clock, MonotonicClock
 from swarmbalancer.config import BalancerConfig, load_config
 from swarmbalancer.coordinator import Coordinator
-from swarmbalancer.errors import AgentError
+from swarmbalancer.errors import AgentError, ConfigError
 from swarmbalancer.model import AgentSpec, Priority
 from swarmbalancer.runtime.durability import Durability
 from swarmbalancer.runtime.handles import TaskHandle
@@ -26,7 +26,11 @@ from swarmbalancer.store.base import Store
 from swarmbalancer.store.record import TaskRecord
 from swarmbalancer.store.url import open_store
 
-__all__ = ["Balancer", "Handler"]
+__all__ = ["LIVE_KEYS", "Balancer", "Handler"]
+
+#: The configuration keys `update_config` may change on a running balancer: each is read afresh
+#: where it is used (an attempt's timeout, a new task's retries, a retry's backoff).
+LIVE_KEYS = frozenset({"taskTimeout", "maxRetries", "retryBackoff", "retryBackoffMax"})
 
 #: Submits in a row after which `submit` lets the loop run (so workers start during a burst).
 _SUBMIT_STREAK = 32
@@ -136,6 +140,22 @@ class Balancer(Worker, Submission, Durability):
         tb: TracebackType | None,
     ) -> None:
         await self.stop(drain=exc_type is None)
+
+    def update_config(self, changes: dict[str, Any]) -> BalancerConfig:
+        """Apply `changes` (either spelling) to the running configuration and return it.
+
+        The result is validated whole, as `load_config` would; only `LIVE_KEYS` may change, since
+        the other keys shaped policies built at start: a new value for one is a ConfigError
+        naming it. `maxRetries` applies to tasks submitted from now on.
+        """
+        new = self.config.updated(changes)
+        old_values, new_values = self.config.to_dict(), new.to_dict()
+        fixed = [k for k in new_values if new_values[k] != old_values[k] and k not in LIVE_KEYS]
+        if fixed:
+            live = ", ".join(sorted(LIVE_KEYS))
+            raise ConfigError(f"{fixed[0]}: cannot change while running (live keys: {live})")
+        self.config = self._coord.config = new
+        return new
 
     def now(self) -> float:
         """The balancer's clock, in seconds: the one `deadline=` is read on."""

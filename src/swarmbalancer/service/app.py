@@ -1,0 +1,45 @@
+"""The ASGI app: routers, error handlers, the body limit, and the service's start and stop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from swarmbalancer import __version__
+from swarmbalancer.service import errors
+from swarmbalancer.service.core import Service
+from swarmbalancer.service.limits import BodyLimit
+from swarmbalancer.service.routes import agents, system, tasks
+from swarmbalancer.service.settings import ServeSettings, check_bind
+
+
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
+    """Build the app for `settings` (refusing an open non-loopback bind); the balancer starts
+    with the app's lifespan and stops, cancelling what is left, when the app shuts down."""
+    settings = settings or ServeSettings()
+    check_bind(settings.host, settings.tokens)
+    service = Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(
+        title="swarmbalancer",
+        version=__version__,
+        description="A swarm's load balancer as a service: tasks, HTTP agents, configuration, "
+        "report and Prometheus metrics.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    for router in (tasks.router, agents.router, system.router):
+        app.include_router(router)
+    errors.install(app)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

@@ -1,0 +1,1 @@
+"""The API's routers: tasks, HTTP agents, and the system routes (config, report, metrics)."""

@@ -1,0 +1,51 @@
+"""What a service is started with, and the bind check that keeps an open API off the network."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from swarmbalancer.errors import ConfigError
+from swarmbalancer.service.auth import TokenTable
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """The service's own settings; `config` is the balancer's (any form `load_config` takes).
+
+    `max_wait` bounds every long-poll, `heartbeat_timeout` is how long an HTTP agent may stay
+    silent (no poll, heartbeat or report) before its leases fail and their tasks are retried.
+    `keep_finished` is how many finished tasks stay readable by id (a durable store keeps more).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8787
+    store: str | None = None
+    config: Any = None
+    tokens: TokenTable = field(default_factory=TokenTable)
+    max_body_bytes: int = 1 << 20
+    max_wait: float = 30.0
+    heartbeat_timeout: float = 30.0
+    max_agents: int = 1000
+    max_batch: int = 10_000
+    keep_finished: int = 100_000
+
+
+def is_loopback(host: str) -> bool:
+    """True for a loopback address or `localhost`; any other name may resolve off this host."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, tokens: TokenTable) -> None:
+    """Refuse to serve beyond this host without tokens: the API would be open to anyone."""
+    if not tokens and not is_loopback(host):
+        raise ConfigError(
+            f"host: {host!r} is not a loopback address; give --token-file to serve beyond "
+            "this host (without tokens the API is open to anyone who can reach it)"
+        )

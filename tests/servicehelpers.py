@@ -1,0 +1,85 @@
+"""Shared by the service tests: an app over httpx's ASGI transport, tokens, an HTTP agent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from swarmbalancer.service import ServeSettings, create_app
+from swarmbalancer.service.auth import TokenTable
+
+TOKENS = {
+    "admin-token-0123456789": {"role": "admin"},
+    "submit-token-0123456789": {"role": "submit"},
+    "read-token-01234567890": {"role": "read"},
+    "agent-a1-token-0123456": {"role": "agent", "agent": "a1"},
+    "agent-a2-token-0123456": {"role": "agent", "agent": "a2"},
+}
+ADMIN, SUBMIT, READ, AGENT_A1, AGENT_A2 = TOKENS
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def with_tokens(**settings: Any) -> ServeSettings:
+    return ServeSettings(tokens=TokenTable.from_json(TOKENS), **settings)
+
+
+@asynccontextmanager
+async def serving(
+    settings: ServeSettings | None = None,
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app, started by its lifespan, and a client talking to it in-process."""
+    app = create_app(settings or ServeSettings())
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            yield app, client
+
+
+async def register(
+    client: httpx.AsyncClient, agent_id: str, token: str = ADMIN, **fields: Any
+) -> None:
+    reply = await client.post("/v1/agents", json={"id": agent_id, **fields}, headers=bearer(token))
+    assert reply.status_code == 201, reply.text
+
+
+async def next_lease(
+    client: httpx.AsyncClient, agent_id: str, token: str = ADMIN, wait: float = 5
+) -> dict[str, Any]:
+    reply = await client.get(
+        f"/v1/agents/{agent_id}/next", params={"wait": wait}, headers=bearer(token)
+    )
+    assert reply.status_code == 200, reply.text
+    lease: dict[str, Any] = reply.json()
+    return lease
+
+
+async def http_agent(
+    client: httpx.AsyncClient,
+    agent_id: str,
+    work: Callable[[Any], Awaitable[Any]],
+    count: int,
+    token: str = ADMIN,
+) -> None:
+    """Serve `count` leases as an HTTP agent does: poll, work, report the result."""
+    for _ in range(count):
+        lease = await next_lease(client, agent_id, token)
+        result = await work(lease["task"]["payload"])
+        reply = await client.post(
+            f"/v1/agents/{agent_id}/leases/{lease['lease']}",
+            json={"result": result},
+            headers=bearer(token),
+        )
+        assert reply.status_code == 200, reply.text
+
+
+async def doubled(payload: Any) -> Any:
+    await asyncio.sleep(0)
+    return payload["n"] * 2
