@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from swarmbalancer.runtime.guard import CircuitBreaker
     from swarmbalancer.runtime.handles import TaskHandle
     from swarmbalancer.runtime.jobs import Job
+    from swarmbalancer.metrics.usage import Usage
     from swarmbalancer.store import MemoryStore, SqliteStore, Store, TaskRecord
+    from swarmbalancer.usage import report_usage
 
 __version__ = "0.1.0"
 
@@ -73,6 +75,8 @@ _WHERE = {
     "SqliteStore": "store",
     "Store": "store",
     "TaskRecord": "store",
+    "Usage": "metrics.usage",
+    "report_usage": "usage",
 }
 
 __all__ = [
@@ -109,9 +113,11 @@ __all__ = [
     "TaskRecord",
     "TaskRejected",
     "TaskState",
+    "Usage",
     "WorkloadError",
     "__version__",
     "load_config",
+    "report_usage",
 ]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from swarmbalancer.metrics.bound import MakespanBound
 from swarmbalancer.metrics.stats import LatencySummary, jain_index, variance
+from swarmbalancer.metrics.usage import Usage, UsageTally
 from swarmbalancer.model import WEIGHTED_LEVELS, AgentState, Priority, Task
 
 
@@ -26,6 +27,14 @@ class _AgentRecord:
     completed: int = 0
     failed_attempts: int = 0
     busy_s: float = 0.0
+    ok_work: float = 0.0  # booked work of completed attempts
+    ok_busy_s: float = 0.0  # their summed durations
+
+    @property
+    def run_speed(self) -> float | None:
+        """Work per second over the whole run's completed attempts (a baseline the learned,
+        recent speed is compared with)."""
+        return self.ok_work / self.ok_busy_s if self.ok_busy_s > 0 and self.ok_work > 0 else None
 
     @property
     def capacity(self) -> int:
@@ -74,6 +83,7 @@ class Recorder:
         self._estimated = True
         self._bound = MakespanBound()
         self._reference_speeds: dict[str, float] = {}
+        self.usage = UsageTally()
 
     def set_reference_speeds(self, speeds: Mapping[str, float]) -> None:
         """The true speed of each agent, for the lower bound, from whoever knows them (a workload's
@@ -134,6 +144,8 @@ class Recorder:
         record.busy_s += duration
         if ok:
             record.completed += 1
+            record.ok_work += task.expected_work
+            record.ok_busy_s += duration
         else:
             record.failed_attempts += 1
         if task.tenant is not None:
@@ -168,6 +180,14 @@ class Recorder:
         self.sojourn.add(now - task.submitted_at)
         if self.last_finish is None or now > self.last_finish:
             self.last_finish = now
+
+    def run_speed(self, agent_id: str) -> float | None:
+        record = self._agents.get(agent_id)
+        return None if record is None else record.run_speed
+
+    def usage_reported(self, agent_id: str, tenant: str | None, usage: Usage) -> None:
+        """Token usage a handler or HTTP agent reported for an attempt (`token_usage`)."""
+        self.usage.add(agent_id, tenant, usage)
 
     def _tenant(self, tenant: str) -> _TenantRecord:
         record = self._tenants.get(tenant)
@@ -226,6 +246,7 @@ class Recorder:
             "per_priority": self._per_priority(),
             "per_tenant": self._per_tenant(),
             "tenant_fairness": self._tenant_fairness(),
+            "token_usage": self.usage.report(),
         }
 
     @staticmethod

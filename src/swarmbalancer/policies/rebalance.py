@@ -84,6 +84,15 @@ class Rebalancer:
             self._cool_until[m.target] = now + s.cooldown
         return plan
 
+    def preview(
+        self, agents: Sequence[AgentState], queue_of: Callable[[str], QueueView], now: float
+    ) -> list[Migration]:
+        """The migrations `plan` would make at `now`, changing neither the schedule nor the
+        cooldowns (a dry run)."""
+        probe = Rebalancer(self.settings)
+        probe._cool_until = dict(self._cool_until)
+        return probe.plan(agents, queue_of, now)
+
     def forget(self, agent_id: str) -> None:
         self._cool_until.pop(agent_id, None)
 

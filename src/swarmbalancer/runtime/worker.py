@@ -4,21 +4,26 @@ the thread pool), reports the attempt's end to the coordinator and takes the slo
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from swarmbalancer.coordinator import Outcome
 from swarmbalancer.errors import TaskFailed
+from swarmbalancer.metrics.usage import Usage
 from swarmbalancer.model import Task
 from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.runtime.outcomes import Failure, classify
 from swarmbalancer.runtime.registry import HandleRegistry
 from swarmbalancer.runtime.state import Handler
+from swarmbalancer.usage import Meter, running_meter
 
 #: A worker Task lets the loop run others after this many tasks in a row that never waited.
 _YIELD_EVERY = 16
 #: The most attempt errors a TaskFailed keeps (the newest).
 _KEEP_ERRORS = 16
+_METER = running_meter()
 
 
 class Worker(HandleRegistry):
@@ -65,6 +70,8 @@ class Worker(HandleRegistry):
         timeout = self.config.task_timeout
         limit: asyncio.Timeout | None = None
         handle._worker = me
+        loop, thread = asyncio.get_running_loop(), threading.get_ident()
+        _METER.set(Meter(self._usage_sink, agent_id, task.tenant, loop, thread))
         try:
             if not is_async:
                 result = await self._in_thread(handler, task, handle, me)
@@ -132,7 +139,8 @@ class Worker(HandleRegistry):
         """Run a plain handler in the pool and wait for its thread to return, even when the
         task is cancelled meanwhile (its slot stays busy until then); only stopping the
         balancer stops the wait."""
-        future = self._threads().submit(handler, task)
+        context = contextvars.copy_context()  # report_usage in the thread finds its attempt
+        future = self._threads().submit(context.run, handler, task)
         waiter = asyncio.wrap_future(future)
         while True:
             try:
@@ -177,6 +185,9 @@ class Worker(HandleRegistry):
                 handle._log_traceback = False  # failures are counted in the report
         self._pump_soon()
         return now
+
+    def _usage_sink(self, agent_id: str, tenant: str | None, usage: Usage) -> None:
+        self._coord.recorder.usage_reported(agent_id, tenant, usage)
 
     def _threads(self) -> ThreadPoolExecutor:
         """The pool for plain handlers, as large as their total capacity (or `max_threads`)."""
