@@ -27,13 +27,13 @@ if TYPE_CHECKING:
         TaskRejected,
         WorkloadError,
     )
+    from swarmbalancer.metrics.usage import Usage
     from swarmbalancer.model import AgentSpec, AgentState, Priority, Task, TaskState
     from swarmbalancer.policies.breaker import BreakerSettings, BreakerState
     from swarmbalancer.runtime.balancer import Balancer
     from swarmbalancer.runtime.guard import CircuitBreaker
     from swarmbalancer.runtime.handles import TaskHandle
     from swarmbalancer.runtime.jobs import Job
-    from swarmbalancer.metrics.usage import Usage
     from swarmbalancer.store import MemoryStore, SqliteStore, Store, TaskRecord
     from swarmbalancer.usage import report_usage
 

@@ -179,14 +179,26 @@ def config_manage(
         list[str] | None, typer.Option("--key", "-k", help="a key to remove (with --action unset)")
     ] = None,
     file: FileOpt = DEFAULT_FILE,
+    url: Annotated[
+        str | None, typer.Option("--url", help="work on this live service instead of the file")
+    ] = None,
+    token: Annotated[str | None, typer.Option("--token", help="its bearer token")] = None,
 ) -> None:
-    """Read, check, update or remove keys of the configuration file the other commands use.
+    """Read, check, update or remove keys of the configuration file the other commands use,
+    or (with --url) of a live service's running configuration.
 
     The file is only ever written in camelCase and after the whole result passed the validation
     `Balancer` applies, so every later command accepts what `update` or `unset` wrote.
     """
     try:
-        if action == "get":
+        if url is not None:
+            from swarmbalancer.cli.client import ServiceClient
+            from swarmbalancer.cli.live import config_live
+
+            with ServiceClient(url, token) as client:
+                changes = parse_json_option(config) if config else {}
+                out.print_json(json.dumps(config_live(action, changes, key or [], client)))
+        elif action == "get":
             cfg = effective_config(read_file(file), parse_json_option(config))
             out.print_json(json.dumps(cfg.to_dict()))
         elif action == "validate":
@@ -258,6 +270,17 @@ def _emit(report: dict[str, Any], as_json: bool, title: str) -> None:
     out.print(display.summary_table(report, title=title))
     out.print(display.agents_table(report))
     out.print(display.priority_table(report))
+
+
+def _register_live_commands() -> None:
+    from swarmbalancer.cli import live
+    from swarmbalancer.cli.spawn import agent_app
+
+    live.register(app)
+    app.add_typer(agent_app, name="agent")
+
+
+_register_live_commands()
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ class AgentFigures:
     utilization: float | None
     breaker: str  # closed, open, half_open
     region: str | None
+    tags: list[str]
     draining: bool
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,6 +71,7 @@ def take_snapshot(coordinator: Coordinator, now: float) -> Snapshot:
                 utilization=row.get("utilization"),
                 breaker="closed" if breaker is None else breaker.state(now).value,
                 region=state.region,
+                tags=sorted(state.spec.tags),
                 draining=state.draining,
             )
         )

@@ -11,7 +11,7 @@ from swarmbalancer import __version__
 from swarmbalancer.service import errors
 from swarmbalancer.service.core import Service
 from swarmbalancer.service.limits import BodyLimit
-from swarmbalancer.service.routes import agents, system, tasks
+from swarmbalancer.service.routes import agents, insight, system, tasks
 from swarmbalancer.service.settings import ServeSettings, check_bind
 
 
@@ -38,7 +38,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
-    for router in (tasks.router, agents.router, system.router):
+    for router in (tasks.router, agents.router, system.router, insight.router):
         app.include_router(router)
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -3,12 +3,13 @@
 Counters and gauges are read from the balancer at scrape time (its report and its store), so
 they can never drift from `GET /v1/report`; the latency histograms are observed as each task
 ends. Label sets are bounded: `agent` by the service's `max_agents`, `priority` by the five
-levels, `outcome` and `state` by their few values.
+levels, `outcome` and `state` by their few values, `model` by `MAX_MODELS` (metrics/usage.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -74,6 +75,33 @@ class _BalancerCollector:
             for state in BreakerState:
                 breaker.add_metric([row["id"], state.value], row["breaker_state"] == state.value)
         yield breaker
+        yield from _token_metrics(report["token_usage"])
+
+
+def _token_metrics(usage: dict[str, Any] | None) -> Iterable[Metric]:
+    """Token counters by agent and by model (models beyond `MAX_MODELS` count as `other`)."""
+    by_agent = CounterMetricFamily(
+        "swarmbalancer_agent_tokens",
+        "Tokens reported by an agent's tasks.",
+        labels=["agent", "kind"],
+    )
+    by_model = CounterMetricFamily(
+        "swarmbalancer_model_tokens", "Tokens reported per model.", labels=["model", "kind"]
+    )
+    cost = CounterMetricFamily(
+        "swarmbalancer_model_cost", "Cost reported per model.", labels=["model"]
+    )
+    if usage is not None:
+        for family, rows in ((by_agent, usage["per_agent"]), (by_model, usage["per_model"])):
+            for name, row in rows.items():
+                family.add_metric([name, "input"], row["input_tokens"])
+                family.add_metric([name, "output"], row["output_tokens"])
+        for name, row in usage["per_model"].items():
+            if row["cost"] is not None:
+                cost.add_metric([name], row["cost"])
+    yield by_agent
+    yield by_model
+    yield cost
 
 
 class ServiceMetrics:

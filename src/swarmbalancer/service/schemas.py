@@ -61,7 +61,7 @@ class AgentRegistration(_Body):
 
 
 class TokenUsage(_Body):
-    """What an attempt consumed (accepted, not yet aggregated)."""
+    """What an attempt consumed, summed per agent, tenant and model (`GET /v1/usage`)."""
 
     input_tokens: int | None = Field(None, ge=0)
     output_tokens: int | None = Field(None, ge=0)

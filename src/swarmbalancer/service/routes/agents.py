@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
+from swarmbalancer.metrics.usage import Usage
 from swarmbalancer.service.access import AgentCaller, Reader, ServiceDep, own_agent
 from swarmbalancer.service.core import Service
 from swarmbalancer.service.hub import Lease, RemoteAgent, Report
@@ -94,12 +95,16 @@ async def report(
     own_agent(caller, agent_id)
     agent = _agent(service, agent_id)
     outcome = Report(body.result, body.error, body.retry_after, body.retryable)
+    lease = agent.leases.get(lease_id)
     if not agent.report(lease_id, outcome):
         raise HTTPException(
             404,
             f"lease_id: agent {agent_id!r} holds no lease {lease_id!r} "
             "(unknown, already reported, expired or cancelled)",
         )
+    if body.usage is not None and lease is not None:
+        usage = Usage(**body.usage.model_dump())
+        service.balancer.coordinator.recorder.usage_reported(agent_id, lease.task.tenant, usage)
     return {"lease": lease_id, "accepted": True}
 
 
