@@ -51,5 +51,5 @@ def test_components_filter_the_findings_and_an_unknown_one_is_a_config_error() -
     for component in COMPONENTS[2:]:
         assert diagnose(snapshot, component) == [f for f in every if f.component == component]
     assert diagnose(snapshot, "load-balancer") == every
-    with pytest.raises(ConfigError, match="^component:"):
+    with pytest.raises(ConfigError, match=r"^component:"):
         diagnose(snapshot, "memory")
