@@ -29,7 +29,7 @@ from swarmbalancer.policies.breaker import BreakerSettings, BreakerState, Circui
 from swarmbalancer.policies.disciplines import make_discipline
 from swarmbalancer.policies.factory import make_router
 from swarmbalancer.policies.levels import LevelQueue
-from swarmbalancer.policies.rebalance import Rebalancer, RebalanceSettings
+from swarmbalancer.policies.rebalance import Migration, Rebalancer, RebalanceSettings
 from swarmbalancer.policies.routing import RoutingContext
 from swarmbalancer.policies.stealing import StealSettings
 from swarmbalancer.store.base import Store
@@ -337,10 +337,24 @@ class Coordinator(Binding, Lifecycle):
         open_count = sum(1 for _ in self.store.open_tasks())
         return self.recorder.report(open_count, states)
 
-    def _rebalance(self, now: float) -> None:
+    def rebalance(self, now: float, *, apply: bool) -> list[Migration]:
+        """A rebalancing cycle on demand: the rebalancer's migrations at `now` (none when
+        rebalancing is off), carried out only when `apply`; a dry run changes nothing."""
+        if self.rebalancer is None:
+            return []
+        if apply:
+            return self._rebalance(now)
+        healthy = [a for a in self._agents if a.id not in self._unhealthy]
+        return self.rebalancer.copy().plan(healthy, self.store.queue, now)
+
+    def _rebalance(self, now: float) -> list[Migration]:
         assert self.rebalancer is not None
         healthy = [a for a in self._agents if a.id not in self._unhealthy]
+        done: list[Migration] = []
         for m in self.rebalancer.plan(healthy, self.store.queue, now):
             moved = self.store.move((m.task_id,), m.source, m.target, now)
             self.recorder.migrations += len(moved)
             self._dirty[m.target] = None
+            if moved:
+                done.append(m)
+        return done

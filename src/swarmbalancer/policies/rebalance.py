@@ -84,6 +84,14 @@ class Rebalancer:
             self._cool_until[m.target] = now + s.cooldown
         return plan
 
+    def copy(self) -> Rebalancer:
+        """An independent twin: planning on it (a dry run) leaves this one's schedule and
+        cooldowns as they are."""
+        twin = Rebalancer(self.settings)
+        twin.next_check = self.next_check
+        twin._cool_until = dict(self._cool_until)
+        return twin
+
     def forget(self, agent_id: str) -> None:
         self._cool_until.pop(agent_id, None)
 

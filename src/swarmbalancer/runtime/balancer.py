@@ -16,6 +16,7 @@ from swarmbalancer.config import BalancerConfig, load_config
 from swarmbalancer.coordinator import Coordinator
 from swarmbalancer.errors import AgentError, ConfigError
 from swarmbalancer.model import AgentSpec, Priority
+from swarmbalancer.policies.rebalance import Migration
 from swarmbalancer.runtime.durability import Durability
 from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.runtime.jobs import check_keywords
@@ -376,6 +377,14 @@ class Balancer(Worker, Submission, Durability):
     def report(self) -> dict[str, Any]:
         """The metrics report: a strict-JSON dict (docs/metrics.md)."""
         return self._coord.report()
+
+    def rebalance(self, *, apply: bool = True) -> list[Migration]:
+        """Run a rebalancing cycle now and return its migrations; `apply=False` only plans
+        them (a dry run). Empty when rebalancing is off or nothing is worth moving."""
+        plan = self._coord.rebalance(self._now(), apply=apply)
+        if apply and plan:
+            self._pump()
+        return plan
 
     @property
     def coordinator(self) -> Coordinator:
