@@ -14,6 +14,7 @@ from typing import Any
 
 from swarmbalancer.errors import AgentError, TaskRejected
 from swarmbalancer.model import AgentState
+from swarmbalancer.policies.breaker import BreakerState, CircuitBreakerPolicy
 from swarmbalancer.runtime.balancer import LIVE_KEYS, Balancer
 from swarmbalancer.service.book import TaskBook, record_view, task_view
 
@@ -53,9 +54,9 @@ class LiveSwarm:
 
     # -- agents -------------------------------------------------------------------------------
     def agents(self) -> list[dict[str, Any]]:
-        coord = self.balancer.coordinator
+        coord, now = self.balancer.coordinator, self.balancer.now()
         return [
-            agent_row(state, _breaker(coord.breakers, state.id))
+            agent_row(state, _breaker(coord.breakers, state.id, now))
             for state in coord.store.agents()
         ]
 
@@ -140,6 +141,13 @@ class LiveSwarm:
         return self.balancer.update_config(changes).to_dict()
 
 
-def _breaker(breakers: dict[str, Any], agent_id: str) -> str | None:
+def _breaker(breakers: dict[str, CircuitBreakerPolicy], agent_id: str, now: float) -> str | None:
+    """The breaker's state at `now`, read without moving it (an open breaker past its timeout
+    reads half_open, as the coordinator's next look will make it)."""
     breaker = breakers.get(agent_id)
-    return None if breaker is None else str(breaker.state_label)
+    if breaker is None:
+        return None
+    reopen = breaker.reopen_at
+    if reopen is not None and now >= reopen:
+        return BreakerState.HALF_OPEN.value
+    return breaker.state_label
