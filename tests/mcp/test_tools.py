@@ -39,9 +39,10 @@ def test_every_tool_is_listed_with_a_typed_schema() -> None:
 
 def test_submit_then_status_follows_the_task_to_its_result() -> None:
     async def main() -> None:
-        async with held_swarm() as (balancer, release), Client(
-            build_server(LiveSwarm(balancer))
-        ) as c:
+        async with (
+            held_swarm() as (balancer, release),
+            Client(build_server(LiveSwarm(balancer))) as c,
+        ):
             task = payload(await c.call_tool("task_submit", {"payload": {"n": 7}, "tenant": "t"}))
             assert task["tenant"] == "t"
             waiting = payload(await c.call_tool("task_status", {"task_id": task["id"]}))
@@ -89,8 +90,8 @@ def test_load_balance_plans_without_moving_and_applies_when_asked() -> None:
             assert plan["enabled"] and not plan["applied"]
             assert plan["migrations"], plan
             assert {(m["source"], m["target"]) for m in plan["migrations"]} == {("a1", "a2")}
-            assert payload(await c.call_tool("load_balance", {}))["migrations"] == (
-                plan["migrations"]
+            assert (
+                payload(await c.call_tool("load_balance", {}))["migrations"] == (plan["migrations"])
             )  # the dry run left the rebalancer's cooldowns as they were
             assert balancer.report()["migrations"] == 0
             applied = payload(await c.call_tool("load_balance", {"apply": True}))
@@ -114,7 +115,9 @@ def test_config_manage_gets_validates_and_updates_live_keys_only() -> None:
             assert checked["live"] == ["taskTimeout"] and checked["restart_only"] == ["strategy"]
             assert balancer.config.task_timeout != 9  # validate applies nothing
             updated = payload(
-                await c.call_tool("config_manage", {"action": "update", "config": {"maxRetries": 7}})
+                await c.call_tool(
+                    "config_manage", {"action": "update", "config": {"maxRetries": 7}}
+                )
             )
             assert updated["config"]["maxRetries"] == balancer.config.max_retries == 7
 
@@ -135,8 +138,16 @@ def test_config_manage_gets_validates_and_updates_live_keys_only() -> None:
         ("bottleneck_analyze", {"top": 0}, "bottleneck_analyze: top: Input should be greater"),
         ("performance_report", {"detail": "all"}, "performance_report: detail: Input should be"),
         ("config_manage", {"action": "update"}, "config_manage: config: `update` needs the keys"),
-        ("config_manage", {"action": "validate", "config": {"taskTimeout": -1}}, "config_manage: taskTimeout:"),
-        ("config_manage", {"action": "update", "config": {"strategy": "random"}}, "config_manage: strategy: "),
+        (
+            "config_manage",
+            {"action": "validate", "config": {"taskTimeout": -1}},
+            "config_manage: taskTimeout:",
+        ),
+        (
+            "config_manage",
+            {"action": "update", "config": {"strategy": "random"}},
+            "config_manage: strategy: ",
+        ),
         ("config_manage", {"action": "validate", "config": {"nope": 1}}, "config_manage: nope"),
         ("no_such_tool", {}, "no_such_tool: Unknown tool: no_such_tool"),
     ],

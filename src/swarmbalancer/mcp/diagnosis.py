@@ -37,8 +37,12 @@ def diagnose(
                     "kind": "failing_agent",
                     "subject": row["id"],
                     "severity": 1.0 if breaker == "open" else max(share or 0.0, 0.5),
-                    "evidence": {"breaker_state": breaker, "failed_attempts": failed,
-                                 "attempts": attempts, "error_share": share},
+                    "evidence": {
+                        "breaker_state": breaker,
+                        "failed_attempts": failed,
+                        "attempts": attempts,
+                        "error_share": share,
+                    },
                     "suggestion": "inspect the agent; failureThreshold and timeout decide how "
                     "soon its breaker opens and how long it rests",
                 }
@@ -49,8 +53,11 @@ def diagnose(
                     "kind": "saturated_agent",
                     "subject": row["id"],
                     "severity": min(1.0, row["queued"] / (row["queued"] + row["capacity"])),
-                    "evidence": {"in_flight": row["in_flight"], "capacity": row["capacity"],
-                                 "queued": row["queued"]},
+                    "evidence": {
+                        "in_flight": row["in_flight"],
+                        "capacity": row["capacity"],
+                        "queued": row["queued"],
+                    },
                     "suggestion": "add capacity or agents; a lower stealThreshold lets idle "
                     "agents take its queue sooner",
                 }
@@ -78,8 +85,11 @@ def diagnose(
                 "kind": "queue_growth",
                 "subject": "task-queue",
                 "severity": min(1.0, report["open"] / max(1, 10 * capacity)),
-                "evidence": {"open": report["open"], "open_per_s": open_trend,
-                             "capacity": capacity},
+                "evidence": {
+                    "open": report["open"],
+                    "open_per_s": open_trend,
+                    "capacity": capacity,
+                },
                 "suggestion": "tasks arrive faster than the swarm finishes them: add agents, "
                 "or bound the queue with maxQueueSize",
             }

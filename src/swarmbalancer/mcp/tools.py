@@ -149,8 +149,10 @@ def build_server(swarm: LiveSwarm) -> SwarmServer:
         ctx: Context[Any, Any],
         payload: Annotated[
             Any,
-            Field(description="the task's JSON payload (the demo swarm's agents read "
-                  '{"work": seconds at speed 1})'),
+            Field(
+                description="the task's JSON payload (the demo swarm's agents read "
+                '{"work": seconds at speed 1})'
+            ),
         ] = None,
         priority: Priority | None = None,
         tenant: Annotated[str | None, Field(max_length=200)] = None,
