@@ -32,22 +32,27 @@ def error_line(result: Any) -> str:
     return text
 
 
-@asynccontextmanager
-async def held_swarm() -> AsyncIterator[tuple[Balancer, asyncio.Event]]:
-    """Agent a1 (capacity 1) under round robin with no stealing; handlers echo their payload
-    once the event is set."""
-    release = asyncio.Event()
+class Held:
+    """An async handler that holds each task until `release` is set, then echoes its payload."""
 
-    async def held(task: Task) -> Any:
-        await release.wait()
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def __call__(self, task: Task) -> Any:
+        await self.release.wait()
         return task.payload
 
+
+@asynccontextmanager
+async def held_swarm() -> AsyncIterator[tuple[Balancer, Held]]:
+    """Agent a1 (capacity 1) under round robin with no stealing, its handler a `Held` (which
+    can serve more agents)."""
+    held = Held()
     balancer = Balancer({"strategy": "round_robin", "stealThreshold": 1000, "seed": 1})
     balancer.add_agent("a1", held, capacity=1)
-    balancer.handler = held  # type: ignore[attr-defined]
     await balancer.start()
     try:
-        yield balancer, release
+        yield balancer, held
     finally:
-        release.set()
+        held.release.set()
         await balancer.stop(drain=False)

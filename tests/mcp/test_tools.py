@@ -40,14 +40,14 @@ def test_every_tool_is_listed_with_a_typed_schema() -> None:
 def test_submit_then_status_follows_the_task_to_its_result() -> None:
     async def main() -> None:
         async with (
-            held_swarm() as (balancer, release),
+            held_swarm() as (balancer, held),
             Client(build_server(LiveSwarm(balancer))) as c,
         ):
             task = payload(await c.call_tool("task_submit", {"payload": {"n": 7}, "tenant": "t"}))
             assert task["tenant"] == "t"
             waiting = payload(await c.call_tool("task_status", {"task_id": task["id"]}))
             assert waiting["state"] in ("queued", "running") and waiting["result"] is None
-            release.set()
+            held.release.set()
             done = payload(await c.call_tool("task_status", {"task_id": task["id"], "wait": 5}))
             assert (done["state"], done["result"], done["agent"]) == ("done", {"n": 7}, "a1")
             report = payload(await c.call_tool("performance_report", {}))
@@ -81,10 +81,10 @@ def test_agent_tools_read_the_live_state_and_null_before_any_data() -> None:
 
 def test_load_balance_plans_without_moving_and_applies_when_asked() -> None:
     async def main() -> None:
-        async with held_swarm() as (balancer, _), Client(build_server(LiveSwarm(balancer))) as c:
+        async with held_swarm() as (balancer, held), Client(build_server(LiveSwarm(balancer))) as c:
             for n in range(6):
                 await c.call_tool("task_submit", {"payload": n, "estimate": 1.0})
-            balancer.add_agent("a2", balancer.handler, capacity=1)  # type: ignore[attr-defined]
+            balancer.add_agent("a2", held, capacity=1)
             await asyncio.sleep(0.05)
             plan = payload(await c.call_tool("load_balance", {}))
             assert plan["enabled"] and not plan["applied"]
