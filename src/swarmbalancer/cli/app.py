@@ -171,6 +171,27 @@ def serve(
         raise fail(str(exc)) from None
 
 
+@app.command("mcp")
+def mcp_stdio(
+    workload: Annotated[
+        Path | None, typer.Option("--file", help="workload file; the built-in demo by default")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the MCP tools over stdio on an embedded swarm running a workload (for an LLM
+    client); the service has them at /mcp."""
+    from swarmbalancer.mcp.stdio import run as run_mcp
+    from swarmbalancer.workload import load_workload
+    from swarmbalancer.workload.demo import demo_workload
+
+    try:
+        spec = demo_workload() if workload is None else load_workload(workload)
+        cfg = _config({"seed": spec.seed, **(spec.config or {})}, config, None, DEFAULT_FILE)
+        run_mcp(spec, cfg)
+    except SwarmBalancerError as exc:
+        raise fail(str(exc)) from None
+
+
 @app.command("config-manage")
 def config_manage(
     action: Annotated[str, typer.Option(help="get | validate | update | unset")] = "get",

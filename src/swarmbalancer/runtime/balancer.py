@@ -378,7 +378,7 @@ class Balancer(Worker, Submission, Durability):
         """The metrics report: a strict-JSON dict (docs/metrics.md)."""
         return self._coord.report()
 
-    def rebalance(self, *, apply: bool) -> list[Migration]:
+    def rebalance(self, *, apply: bool = True) -> list[Migration]:
         """Run the rebalancer now: the migrations it made (`apply`), or would make (a dry run
         that moves nothing); none while `rebalanceEnabled` is off."""
         migrations = self._coord.rebalance(self._now(), apply=apply)

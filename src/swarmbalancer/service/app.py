@@ -21,12 +21,16 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     settings = settings or ServeSettings()
     check_bind(settings.host, settings.tokens)
     service = Service(settings)
+    from swarmbalancer.mcp.http import McpEndpoint  # mcp/ builds on service/: import it late
+
+    mcp = McpEndpoint(service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             await service.stop()
 
@@ -40,6 +44,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.service = service
     for router in (tasks.router, agents.router, system.router, insight.router):
         app.include_router(router)
+    app.router.routes.append(mcp.route)
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

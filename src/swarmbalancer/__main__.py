@@ -1,0 +1,5 @@
+"""`python -m swarmbalancer`: the `swarmbalancer` command."""
+
+from swarmbalancer.cli.app import main
+
+main()
