@@ -73,8 +73,8 @@ def test_agent_tools_read_the_live_state_and_null_before_any_data() -> None:
             usage = payload(await c.call_tool("token_usage", {}))
             assert usage == {"available": False, "token_usage": None}
             findings = payload(await c.call_tool("bottleneck_analyze", {}))["findings"]
-            assert findings[0]["kind"] == "saturated_agent"
-            assert findings[0]["evidence"] == {"in_flight": 1, "capacity": 1, "queued": 2}
+            (full,) = [f for f in findings if f["kind"] == "saturated-agents"]
+            assert full["evidence"]["saturated"] == ["a1"] and full["evidence"]["waiting"] == 2
 
     run(main)
 

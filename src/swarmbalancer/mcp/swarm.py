@@ -50,7 +50,6 @@ class LiveSwarm:
 
     balancer: Balancer
     book: TaskBook = field(default_factory=lambda: TaskBook(100_000, lambda handle: None))
-    _last_open: tuple[float, int] | None = None
 
     # -- agents -------------------------------------------------------------------------------
     def agents(self) -> list[dict[str, Any]]:
@@ -78,15 +77,6 @@ class LiveSwarm:
     # -- report -------------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
         return self.balancer.report()
-
-    def open_trend(self, report: dict[str, Any]) -> float | None:
-        """Change of unfinished tasks per second since the previous call (None the first
-        time): positive while work arrives faster than the swarm finishes it."""
-        now, open_now = self.balancer.now(), int(report["open"])
-        last, self._last_open = self._last_open, (now, open_now)
-        if last is None or now <= last[0]:
-            return None
-        return (open_now - last[1]) / (now - last[0])
 
     # -- rebalancing --------------------------------------------------------------------------
     def rebalance(self, apply: bool) -> dict[str, Any]:

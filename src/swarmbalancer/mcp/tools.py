@@ -12,8 +12,9 @@ from pydantic import Field, ValidationError
 from swarmbalancer import __version__
 from swarmbalancer.errors import SwarmBalancerError
 from swarmbalancer.mcp.access import require
-from swarmbalancer.mcp.diagnosis import diagnose
 from swarmbalancer.mcp.swarm import MAX_WAIT, LiveSwarm
+from swarmbalancer.metrics.diagnosis import Component, diagnose
+from swarmbalancer.metrics.snapshot import take_snapshot
 from swarmbalancer.service.auth import Role
 from swarmbalancer.service.schemas import Priority
 
@@ -126,15 +127,22 @@ def build_server(swarm: LiveSwarm) -> SwarmServer:
     @server.tool()
     def bottleneck_analyze(
         ctx: Context[Any, Any],
+        component: Annotated[
+            Component, Field(description="which part of the swarm to diagnose")
+        ] = "all",
         top: Annotated[int, Field(ge=1, le=100, description="at most this many findings")] = 10,
     ) -> dict[str, Any]:
-        """Ranked findings from the live swarm: failing agents (error share, breaker state),
-        slow agents, saturated agents, queue growth; each with evidence and a suggestion.
-        Queue growth needs two calls: the first has no earlier sample to compare with."""
+        """Ranked findings from the live swarm (the diagnosis `bottleneck-analyze` and
+        /v1/diagnosis give): failing, slow and saturated agents, queue growth, aging pressure,
+        uneven load; each with its evidence and a setting to try."""
         require(ctx, "analyze bottlenecks", Role.READ, Role.SUBMIT)
-        report = swarm.report()
-        findings = diagnose(report, swarm.agents(), swarm.open_trend(report))
-        return {"findings": findings[:top], "total_findings": len(findings)}
+        balancer = swarm.balancer
+        findings = diagnose(take_snapshot(balancer.coordinator, balancer.now()), component)
+        return {
+            "component": component,
+            "findings": [f.to_dict() for f in findings[:top]],
+            "total_findings": len(findings),
+        }
 
     @server.tool()
     def token_usage(ctx: Context[Any, Any]) -> dict[str, Any]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from swarmbalancer.errors import ConfigError
 from swarmbalancer.metrics.snapshot import AgentFigures, Snapshot
 
 #: What `component` may name: the seed's names; `all` and `load-balancer` mean every check.
-COMPONENTS = ("all", "load-balancer", "agents", "task-queue", "swarm-coordination")
+Component = Literal["all", "load-balancer", "agents", "task-queue", "swarm-coordination"]
+COMPONENTS: tuple[str, ...] = get_args(Component)
 #: An agent is failing at this learned error rate (with `MIN_SAMPLES` outcomes behind it).
 FAILING_ERROR_RATE = 0.25
 MIN_SAMPLES = 5
