@@ -21,11 +21,11 @@ typecheck:
 unit:
 	$(RUN) pytest
 
-# The fuzz suite of tests/fuzz with many more examples and a random seed (CI runs it small, with
+# The fuzz suite of tests/fuzz (and the OpenAPI fuzz of the service) with many more examples and a random seed (CI runs it small, with
 # a fixed seed, inside `make test`). FUZZ_EXAMPLES sets examples per test.
 FUZZ_EXAMPLES ?= 5000
 fuzz:
-	SWARMBALANCER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest tests/fuzz \
+	SWARMBALANCER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest tests/fuzz tests/service/test_openapi_fuzz.py \
 		-p no:cacheprovider --hypothesis-show-statistics
 
 fmt:
