@@ -21,11 +21,12 @@ typecheck:
 unit:
 	$(RUN) pytest
 
-# The fuzz suite of tests/fuzz with many more examples and a random seed (CI runs it small, with
-# a fixed seed, inside `make test`). FUZZ_EXAMPLES sets examples per test.
+# The fuzz suite of tests/fuzz and the service's OpenAPI fuzz with many more examples and a
+# random seed (CI runs them small, with a fixed seed, inside `make test`). FUZZ_EXAMPLES sets
+# examples per test (per operation for the OpenAPI fuzz).
 FUZZ_EXAMPLES ?= 5000
 fuzz:
-	SWARMBALANCER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest tests/fuzz \
+	SWARMBALANCER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest tests/fuzz tests/service/test_openapi_fuzz.py \
 		-p no:cacheprovider --hypothesis-show-statistics
 
 fmt:

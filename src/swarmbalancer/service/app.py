@@ -11,6 +11,7 @@ from swarmbalancer import __version__
 from swarmbalancer.service import errors
 from swarmbalancer.service.core import Service
 from swarmbalancer.service.limits import BodyLimit
+from swarmbalancer.service.responses import EVERY_ROUTE
 from swarmbalancer.service.routes import agents, insight, system, tasks
 from swarmbalancer.service.settings import ServeSettings, check_bind
 
@@ -40,6 +41,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         description="A swarm's load balancer as a service: tasks, HTTP agents, configuration, "
         "report and Prometheus metrics.",
         lifespan=lifespan,
+        responses=EVERY_ROUTE,
     )
     app.state.service = service
     for router in (tasks.router, agents.router, system.router, insight.router):

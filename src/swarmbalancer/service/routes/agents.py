@@ -15,9 +15,10 @@ from swarmbalancer.metrics.usage import Usage
 from swarmbalancer.service.access import AgentCaller, Reader, ServiceDep, own_agent
 from swarmbalancer.service.core import Service
 from swarmbalancer.service.hub import Lease, RemoteAgent, Report
+from swarmbalancer.service.responses import GUARDED, errors
 from swarmbalancer.service.schemas import AgentRegistration, OutcomeReport
 
-router = APIRouter(prefix="/v1/agents", tags=["agents"])
+router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=GUARDED)
 
 Wait = Annotated[float, Query(ge=0, description="seconds to wait for a task (bounded)")]
 
@@ -55,7 +56,7 @@ async def list_agents(service: ServiceDep, _: Reader) -> dict[str, Any]:
     return {"agents": service.agents()}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=errors(400))
 async def register(
     body: AgentRegistration, service: ServiceDep, caller: AgentCaller
 ) -> dict[str, Any]:
@@ -65,7 +66,7 @@ async def register(
     return {"id": body.id, "heartbeat_timeout": service.settings.heartbeat_timeout}
 
 
-@router.post("/{agent_id}/heartbeat")
+@router.post("/{agent_id}/heartbeat", responses=errors(404))
 async def heartbeat(agent_id: str, service: ServiceDep, caller: AgentCaller) -> dict[str, Any]:
     """Keep the agent's leases alive while it works without polling."""
     own_agent(caller, agent_id)
@@ -74,7 +75,11 @@ async def heartbeat(agent_id: str, service: ServiceDep, caller: AgentCaller) -> 
     return {"id": agent_id, "leases": len(agent.leases)}
 
 
-@router.get("/{agent_id}/next", response_model=None)
+@router.get(
+    "/{agent_id}/next",
+    response_model=None,
+    responses={**errors(404), 204: {"description": "No task came within `wait` seconds."}},
+)
 async def next_task(
     agent_id: str, service: ServiceDep, caller: AgentCaller, wait: Wait = 0
 ) -> dict[str, Any] | Response:
@@ -87,7 +92,7 @@ async def next_task(
     return _lease_view(service, lease)
 
 
-@router.post("/{agent_id}/leases/{lease_id}")
+@router.post("/{agent_id}/leases/{lease_id}", responses=errors(404))
 async def report(
     agent_id: str, lease_id: str, body: OutcomeReport, service: ServiceDep, caller: AgentCaller
 ) -> dict[str, Any]:
@@ -108,7 +113,7 @@ async def report(
     return {"lease": lease_id, "accepted": True}
 
 
-@router.delete("/{agent_id}")
+@router.delete("/{agent_id}", responses=errors(400))
 async def deregister(agent_id: str, service: ServiceDep, caller: AgentCaller) -> dict[str, Any]:
     """Route nothing more to the agent; its queued tasks move to the others."""
     own_agent(caller, agent_id)

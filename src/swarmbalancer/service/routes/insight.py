@@ -11,11 +11,12 @@ from swarmbalancer.metrics.diagnosis import COMPONENTS, diagnose
 from swarmbalancer.metrics.snapshot import take_snapshot
 from swarmbalancer.service.access import Reader, ServiceDep
 from swarmbalancer.service.auth import Role
+from swarmbalancer.service.responses import GUARDED, errors
 
-router = APIRouter(prefix="/v1", tags=["insight"])
+router = APIRouter(prefix="/v1", tags=["insight"], responses=GUARDED)
 
 
-@router.get("/agent-metrics")
+@router.get("/agent-metrics", responses=errors(404))
 async def agent_metrics(
     service: ServiceDep,
     _: Reader,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from swarmbalancer.service.access import Admin, Reader, ServiceDep
+from swarmbalancer.service.responses import GUARDED, json_errors
 
 router = APIRouter(tags=["system"])
 
@@ -18,25 +20,29 @@ async def health(service: ServiceDep) -> dict[str, Any]:
     return {"status": "ok", "outstanding": service.balancer.outstanding}
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses=json_errors(400, 401, 403, 413, 415, 422),
+)
 async def metrics(service: ServiceDep, _: Reader) -> Response:
     """Prometheus text exposition."""
-    return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return PlainTextResponse(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/v1/report")
+@router.get("/v1/report", responses=GUARDED)
 async def report(service: ServiceDep, _: Reader) -> dict[str, Any]:
     """The balancer's report: the same JSON as `swarmbalancer run --json`."""
     return service.balancer.report()
 
 
-@router.get("/v1/config")
+@router.get("/v1/config", responses=GUARDED)
 async def get_config(service: ServiceDep, _: Reader) -> dict[str, Any]:
     """The running configuration, camelCase keys."""
     return service.balancer.config.to_dict()
 
 
-@router.patch("/v1/config")
+@router.patch("/v1/config", responses=GUARDED)
 async def patch_config(
     changes: Annotated[dict[str, Any], Body()], service: ServiceDep, _: Admin
 ) -> dict[str, Any]:
