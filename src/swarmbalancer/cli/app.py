@@ -159,14 +159,25 @@ def serve(
     token_file: Annotated[
         Path | None, typer.Option(help="JSON: token -> {role, agent?}; needed off loopback")
     ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="host the built-in demo swarm (12 synthetic agents, a failing and a slowed one), "
+            "its ~10 s workload repeated in a loop until the service stops",
+        ),
+    ] = False,
     file: FileOpt = DEFAULT_FILE,
 ) -> None:
     """Host a balancer behind an HTTP API: tasks, HTTP agents, config, report, /metrics."""
     from swarmbalancer.cli.serve import serve as run_service
+    from swarmbalancer.workload.demo import demo_workload
 
     try:
-        cfg = effective_config(read_file(file), parse_json_option(config))
-        run_service(host, port, store, cfg, token_file)
+        spec = demo_workload() if demo else None
+        layer = {} if spec is None else {"seed": spec.seed, **(spec.config or {})}
+        cfg = effective_config(read_file(file), layer, parse_json_option(config))
+        run_service(host, port, store, cfg, token_file, spec)
     except SwarmBalancerError as exc:
         raise fail(str(exc)) from None
 

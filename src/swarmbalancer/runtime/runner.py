@@ -11,19 +11,12 @@ from swarmbalancer.config import BalancerConfig
 from swarmbalancer.coordinator import Coordinator
 from swarmbalancer.errors import ConfigError
 from swarmbalancer.runtime.balancer import Balancer, Handler
-from swarmbalancer.workload import (
-    SyntheticSwarm,
-    Workload,
-    agent_specs,
-    generate_tasks,
-    membership_events,
-)
-from swarmbalancer.workload.tenancy import with_tenants
+from swarmbalancer.runtime.feeder import YIELD_EVERY, WorkloadFeeder, workload_balancer
+from swarmbalancer.workload import Workload
+
+__all__ = ["YIELD_EVERY", "load_handler", "run_workload"]
 
 Progress = Callable[[Coordinator, int], None]
-
-#: Submissions between yields to the loop while a batch is submitted all at once.
-YIELD_EVERY = 8
 
 
 def load_handler(ref: str) -> Handler:
@@ -51,64 +44,21 @@ async def run_workload(
 ) -> dict[str, Any]:
     """Submit every task of the workload at its arrival time and return the final report;
     `store` is a store URL (memory by default, or sqlite:///path.db)."""
-    config = with_tenants(config, workload)
-    records = generate_tasks(workload)
-    specs = {s.id: s for s in agent_specs(workload)}
-    swarm = SyntheticSwarm(workload)
-    balancer = Balancer(config, store=store)
-    if handler is None:  # the synthetic agents run at the workload's speeds: the bound may use them
-        balancer.coordinator.recorder.set_reference_speeds(workload.agent_speeds())
-    loop = asyncio.get_running_loop()
-
-    def join(agent_id: str) -> None:
-        spec = specs[agent_id]
-        balancer.add_agent(
-            spec.id,
-            handler or swarm.handler_for(spec.id),
-            capacity=spec.capacity,
-            weight=spec.weight,
-            region=spec.region,
-            cost=spec.cost,
-            speed_hint=spec.speed_hint,
-            tags=spec.tags,
-        )
-
-    events = membership_events(workload)
-    joining_later = {agent_id for t, kind, agent_id in events if kind == "join" and t > 0}
+    # the synthetic agents run at the workload's speeds: the bound may use them
+    balancer = workload_balancer(workload, config, store=store, synthetic=handler is None)
+    feeder = WorkloadFeeder(workload, balancer, handler=handler)
     async with balancer:
-        origin = loop.time()
-        swarm.start(origin)
-        for agent_id in specs:
-            if agent_id not in joining_later:
-                join(agent_id)
-        for t, kind, agent_id in events:
-            if t > 0:
-                action = join if kind == "join" else balancer.remove_agent
-                loop.call_at(origin + t, action, agent_id)
-        ticker = _start_progress(balancer, len(records), on_progress, progress_every)
+        feeder.start()
+        ticker = _start_progress(balancer, len(feeder.records), on_progress, progress_every)
         try:
-            for i, rec in enumerate(records):
-                delay = origin + rec.arrival - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                elif i % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)  # let started tasks begin while a batch is submitted
-                await balancer.submit(
-                    {"id": rec.id, "work": rec.work},
-                    task_id=rec.id,
-                    priority=rec.priority,
-                    tenant=rec.tenant,
-                    estimate=rec.estimate,
-                    affinity=rec.affinity,
-                    within=None if rec.deadline is None else max(rec.deadline - rec.arrival, 1e-9),
-                )
+            await feeder.feed()
             await balancer.join()
         finally:
             if ticker is not None:
                 ticker.cancel()
     balancer.close()  # a durable store's file is released once the run has drained
     if on_progress is not None:
-        on_progress(balancer.coordinator, len(records))
+        on_progress(balancer.coordinator, len(feeder.records))
     return balancer.report()
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from swarmbalancer import __version__
 from swarmbalancer.service import errors
 from swarmbalancer.service.core import Service
+from swarmbalancer.service.demo import hosted_feeder, hosting
 from swarmbalancer.service.limits import BodyLimit
 from swarmbalancer.service.responses import EVERY_ROUTE
 from swarmbalancer.service.routes import agents, insight, system, tasks
@@ -25,12 +26,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     from swarmbalancer.mcp.http import McpEndpoint  # mcp/ builds on service/: import it late
 
     mcp = McpEndpoint(service)
+    feeder = hosted_feeder(service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
         try:
-            async with mcp.running():
+            async with mcp.running(), hosting(feeder):
                 yield
         finally:
             await service.stop()
@@ -44,6 +46,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         responses=EVERY_ROUTE,
     )
     app.state.service = service
+    app.state.feeder = feeder
     for router in (tasks.router, agents.router, system.router, insight.router):
         app.include_router(router)
     app.router.routes.append(mcp.route)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swarmbalancer.errors import ConfigError
 from swarmbalancer.service.auth import TokenTable
+
+if TYPE_CHECKING:
+    from swarmbalancer.workload import Workload
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,7 @@ class ServeSettings:
     `max_wait` bounds every long-poll, `heartbeat_timeout` is how long an HTTP agent may stay
     silent (no poll, heartbeat or report) before its leases fail and their tasks are retried.
     `keep_finished` is how many finished tasks stay readable by id (a durable store keeps more).
+    `workload` is a workload whose synthetic swarm the service hosts, in a loop (`serve --demo`).
     """
 
     host: str = "127.0.0.1"
@@ -30,6 +34,7 @@ class ServeSettings:
     max_agents: int = 1000
     max_batch: int = 10_000
     keep_finished: int = 100_000
+    workload: Workload | None = None
 
 
 def is_loopback(host: str) -> bool:
