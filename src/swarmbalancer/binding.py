@@ -12,7 +12,7 @@ from itertools import islice
 from typing import NamedTuple
 
 from swarmbalancer.model import AgentState, Task
-from swarmbalancer.policies.stealing import plan_rescue, plan_steal
+from swarmbalancer.policies.stealing import StealPlan, plan_rescue, plan_steal
 from swarmbalancer.routing import Routing
 
 #: Shared tasks an agent with room may place elsewhere before it takes the next one itself.
@@ -78,12 +78,12 @@ class Binding(Routing):
         shared queue runs dry first. Tasks the router places elsewhere are bound there, or, on a
         healthy agent with a free slot and `out` given, started there."""
         store = self.store
+        shared = store.shared_queue()
         self._context(now)  # `now` and the learned mean work, for placement and booking
-        if self._burst and len(store.shared_queue()) <= self._tail:
+        if self._burst and len(shared) <= self._tail:
             self._burst = False
             self._place_tail(now)
             return store.claim(agent.id, now) if start and agent.queued else None
-        shared = store.shared_queue()
         for skipped in range(_LOOKAHEAD + 1):
             if not len(shared):
                 return None
@@ -112,7 +112,7 @@ class Binding(Routing):
         """Start a task just taken from the shared queue on `agent`, which has a free slot."""
         task.expected_work = self._ctx.work_of(task)
         self.store.start(agent.id, task, now)
-        self._started_task(task, now, saturated)
+        self._started_task(task, agent, now, saturated)
 
     def _place_tail(self, now: float) -> None:
         """Place a burst's last tasks at once, longest first, each where it is expected to finish
@@ -175,17 +175,16 @@ class Binding(Routing):
             and asker.stats.speed >= self._max_speed
             and asker.in_flight + asker.queued < asker.spec.capacity
         ):
-            return (
-                asker  # a free slot on the fastest agent, which never fails: none finishes sooner
-            )
+            # a free slot on the fastest agent, which never fails: none finishes sooner
+            return asker
         ctx = self._context(now)
         candidates = self._candidates(task, now)
         if self._unhealthy:
             probe = self._half_open_target(task, candidates, now)
             if probe is not None:
                 return probe
-        if self._placer is not None:
-            return self._placer.place(task, asker, candidates, ctx)
+        if placer is not None:
+            return placer.place(task, asker, candidates, ctx)
         limit = self._hold_slots
         room = [a for a in candidates if a.in_flight + a.queued < a.spec.capacity * limit]
         if asker not in room:
@@ -211,7 +210,7 @@ class Binding(Routing):
         if agent.queued:
             task = store.claim(agent_id, now)
             if task is not None:
-                self._started_task(task, now, store.queue(agent_id).saturated)
+                self._started_task(task, agent, now, store.queue(agent_id).saturated)
                 return task
         pulled = self._late and not agent.draining and len(store.shared_queue()) > 0
         if pulled:
@@ -230,16 +229,14 @@ class Binding(Routing):
                 self.breakers[agent_id].release(now)
             self._idle[agent_id] = None
             return None
-        self._started_task(task, now, store.queue(agent_id).saturated)
+        self._started_task(task, agent, now, store.queue(agent_id).saturated)
         return task
 
-    def _started_task(self, task: Task, now: float, saturated: bool) -> None:
-        """Book a task's start; `saturated`: were all four weighted levels busy at its pick?"""
-        agent_id = task.agent_id
-        assert agent_id is not None
+    def _started_task(self, task: Task, agent: AgentState, now: float, saturated: bool) -> None:
+        """Book a task's start on `agent`; `saturated`: were all four weighted levels busy at
+        its pick?"""
         if self._idle:
-            self._idle.pop(agent_id, None)
-        agent = self.store.agent(agent_id)
+            self._idle.pop(agent.id, None)
         if task.seq > agent.last_seq:
             agent.last_seq = task.seq
         self.recorder.task_started(task, now, saturated=saturated)
@@ -268,11 +265,7 @@ class Binding(Routing):
             if agent_id not in self._unhealthy:
                 holders.append(holder)
         plan = plan_rescue(thief, holders, self.store.queue, now, self.steal_settings.max_moves)
-        if plan is None:
-            return None
-        moved = self.store.move(plan.task_ids, plan.victim, plan.thief, now)
-        self.recorder.steals += len(moved)
-        return self.store.claim(thief.id, now) if moved else None
+        return self._carry_out(plan, now)
 
     def _steal_for(self, thief: AgentState, now: float) -> Task | None:
         if not self._heavy or not self._victims_exist():
@@ -280,8 +273,12 @@ class Binding(Routing):
         victims = [self.store.agent(a) for a in self._heavy]
         victims = [v for v in victims if not v.draining] or victims
         plan = plan_steal(thief, victims, self.store.queue, self.steal_settings, self.rng)
+        return self._carry_out(plan, now)
+
+    def _carry_out(self, plan: StealPlan | None, now: float) -> Task | None:
+        """Move a steal's (or rescue's) tasks to the thief, count them, and claim its next."""
         if plan is None:
             return None
         moved = self.store.move(plan.task_ids, plan.victim, plan.thief, now)
         self.recorder.steals += len(moved)
-        return self.store.claim(thief.id, now) if moved else None
+        return self.store.claim(plan.thief, now) if moved else None

@@ -325,8 +325,8 @@ class Coordinator(Binding, Lifecycle):
                 wake = reopen
         timeout = self.config.park_timeout
         parked = store.oldest_parked() if timeout is not None else None
-        if parked is not None:
-            expiry = parked + timeout  # type: ignore[operator]
+        if parked is not None and timeout is not None:
+            expiry = parked + timeout
             if wake is None or expiry < wake:
                 wake = expiry
         return wake
