@@ -196,12 +196,18 @@ class Adaptive(Router):
         return candidates[best]
 
 
+def work_left(agent: AgentState, speed: float, now: float) -> float:
+    """Booked work of the agent's running tasks less what it has done on them at `speed`;
+    negative once they overran their estimates."""
+    return agent.run_work - speed * (agent.in_flight * now - agent.run_started)
+
+
 def wait_time(agent: AgentState, speed: float, now: float) -> float:
     """Expected seconds until a slot of `agent` is free for one more task (0 with a free slot)."""
     capacity = agent.spec.capacity
     if agent.queued + agent.in_flight < capacity:
         return 0.0
-    left = agent.run_work - speed * (agent.in_flight * now - agent.run_started)
+    left = work_left(agent, speed, now)
     queued_work = agent.backlog - agent.run_work
     return ((left if left > 0.0 else -left) + queued_work) / (capacity * speed)
 
@@ -222,8 +228,8 @@ def _fastest(
     slots: int = 0,
 ) -> AgentState:
     """The candidate of least `expected_time`, or `best` unless one beats `best_time` (first on
-    ties): that function, inlined for speed. With `slots`, agents holding `capacity x slots`
-    tasks or more are passed over."""
+    ties): that function (and `work_left`), inlined for speed. With `slots`, agents holding
+    `capacity x slots` tasks or more are passed over."""
     now = ctx.now
     for agent in candidates:
         capacity = agent.spec.capacity

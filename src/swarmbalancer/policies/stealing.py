@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from swarmbalancer.model import AgentState, Priority, Task
-from swarmbalancer.policies.adaptive import MAX_ERROR, wait_time
+from swarmbalancer.policies.adaptive import MAX_ERROR, wait_time, work_left
 from swarmbalancer.policies.views import QueueView
 
 VictimSelection = Literal["heaviest", "random", "locality"]
@@ -173,8 +173,7 @@ def plan_rescue(
 
 def overran(agent: AgentState, now: float) -> bool:
     """Has the agent's running work taken longer than booked, at its learned speed?"""
-    elapsed = agent.in_flight * now - agent.run_started
-    return agent.run_work < agent.stats.speed * elapsed
+    return work_left(agent, agent.stats.speed, now) < 0.0
 
 
 def _last_to_start(queue: QueueView) -> Task | None:
