@@ -4,12 +4,16 @@
 UV := ./scripts/uv
 RUN := $(UV) run --frozen
 
-.PHONY: demo test lint typecheck unit bench fmt fuzz
+.PHONY: demo test services lint typecheck unit bench fmt fuzz
 
 demo:
 	$(RUN) swarmbalancer demo
 
-test: lint typecheck unit
+test: services lint typecheck unit
+
+# Debian's redis-server and chromium, installed when missing (the tests start their own).
+services:
+	./scripts/ensure-services
 
 lint:
 	$(RUN) ruff check src tests benchmarks
