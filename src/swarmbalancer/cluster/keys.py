@@ -106,7 +106,7 @@ class SwarmKeys:
         return self.prefix + "leases"
 
     def ready(self, agent_id: str) -> str:
-        """List: leases handed to one worker, not taken yet (JSON: lease, task, attempt, payload)."""
+        """List: leases handed to one worker, not taken yet (JSON, see docs)."""
         return f"{self.prefix}ready:{agent_id}"
 
     @property

@@ -7,8 +7,8 @@ from functools import cache
 from importlib import resources
 
 from redis.asyncio import Redis as AsyncRedis
-from redis.commands.core import AsyncScript, Script
 from redis.client import Redis
+from redis.commands.core import AsyncScript, Script
 
 
 @cache

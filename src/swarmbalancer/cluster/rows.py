@@ -1,0 +1,101 @@
+"""A task's row in Redis (`sb:{ID}:tasks`), one JSON object, written by a client's submit and
+by the leader's flush and read back at takeover or by `result`.
+
+Times in a row are Unix times, so any process can read them; payloads and results are JSON
+values (never pickle). The field list is documented in docs/distributed.md.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from swarmbalancer.errors import TaskRejected
+from swarmbalancer.model import Priority, Task
+from swarmbalancer.store.codec import encode_payload
+from swarmbalancer.store.record import RecordState, TaskRecord
+
+_decode = json.loads
+
+
+def new_row(task: Task, *, client: str | None, wall: float, max_payload_bytes: int) -> str:
+    """The row (JSON text) of a task a client submits, `waiting`; the script sets `seq`.
+
+    `task` comes from `Task.create`, so it is validated as an embedded submit is; `wall` is the
+    Unix time that `task.submitted_at` and `task.deadline` are relative to. A payload that is not
+    JSON or is longer than `max_payload_bytes` is a TaskRejected naming `payload`.
+    """
+    payload = encode_payload(task.payload, max_payload_bytes)
+    shift = wall - task.submitted_at
+    head = {
+        "id": task.id,
+        "seq": 0,
+        "state": "waiting",
+        "attempt": task.attempt,
+        "priority": int(task.priority),
+        "tenant": task.tenant,
+        "deadline": None if task.deadline is None else task.deadline + shift,
+        "estimate": task.estimate,
+        "affinity": None if task.affinity is None else sorted(task.affinity),
+        "region": task.region,
+        "key": task.idempotency_key,
+        "max_retries": task.max_retries,
+        "period": task.period,
+        "submitted_wall": wall,
+        "result": None,
+        "error": None,
+        "finished_wall": None,
+        "client": client,
+    }
+    text = json.dumps(head, separators=(",", ":"), allow_nan=False)
+    # The payload is spliced in as already-encoded JSON, so it is encoded (and measured) once.
+    return text[:-1] + ',"payload":' + payload + "}"
+
+
+def task_of(row: dict[str, Any], *, now: float, wall: float) -> Task:
+    """The task a row describes, its times moved onto a clock that reads `now` at Unix `wall`."""
+    try:
+        shift = now - wall
+        affinity = row.get("affinity")
+        deadline = row.get("deadline")
+        return Task(
+            id=str(row["id"]),
+            payload=row.get("payload"),
+            priority=Priority(int(row["priority"])),
+            level=Priority(int(row["priority"])),
+            tenant=row.get("tenant"),
+            deadline=None if deadline is None else float(deadline) + shift,
+            estimate=row.get("estimate"),
+            affinity=None if affinity is None else frozenset(affinity),
+            region=row.get("region"),
+            idempotency_key=row.get("key"),
+            max_retries=int(row.get("max_retries", 2)),
+            period=row.get("period"),
+            attempt=int(row.get("attempt", 0)),
+            seq=int(row.get("seq", 0)),
+            submitted_at=float(row["submitted_wall"]) + shift,
+            error=row.get("error"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TaskRejected(f"row: malformed task row {row.get('id')!r} ({exc})") from None
+
+
+def record_of(row: dict[str, Any]) -> TaskRecord:
+    """What a row says about its task, as `Store.result` returns it."""
+    state: RecordState = row.get("state", "waiting")
+    return TaskRecord(
+        str(row["id"]),
+        state,
+        int(row.get("attempt", 0)),
+        row.get("result"),
+        row.get("error"),
+        row.get("finished_wall"),
+    )
+
+
+def parse(text: str | bytes) -> dict[str, Any]:
+    """A row's JSON text back to a dict."""
+    value = _decode(text)
+    if not isinstance(value, dict):
+        raise TaskRejected("row: not a JSON object")
+    return value
