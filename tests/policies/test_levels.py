@@ -619,3 +619,53 @@ def test_peek_returns_the_next_pop_and_leaves_the_pop_sequence_unchanged(
             for q, t in ((plain, a), (peeked, b)):
                 if t is not None:
                     q.charge(t, dt)
+
+
+# -- the fast lane ---------------------------------------------------------------------------------
+
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("push"), st.sampled_from(list(Priority)), st.floats(0, 3)),
+        st.tuples(st.just("pop"), st.just(Priority.NORMAL), st.floats(0, 3)),
+        st.tuples(st.just("remove"), st.just(Priority.NORMAL), st.floats(0, 1)),
+        st.tuples(st.just("level_len"), st.sampled_from(list(Priority)), st.just(0.0)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=_OPS, normal_only=st.booleans())
+def test_the_fast_lane_gives_the_same_order_and_levels_as_the_full_queue(
+    ops: list[tuple[str, Priority, float]], normal_only: bool
+) -> None:
+    """A queue using its lane behaves, pop for pop, like one that never does (aging on, times
+    moving forward, pushes with earlier `enqueued_at` as steals bring, removals, level queries)."""
+    fast = LevelQueue(aging_interval=1.0, aging_boost=1)
+    full = LevelQueue(aging_interval=1.0, aging_boost=1)
+    full._lane_ok = False
+    now, made = 0.0, 0
+    for op, level, x in ops:
+        if op == "push":
+            now += x
+            made += 1
+            lvl = Priority.NORMAL if normal_only else level
+            at = now - x if made % 5 == 0 else now  # some arrive with an older enqueued_at
+            a = Task(id=f"x{made}", priority=lvl, level=lvl, enqueued_at=at, seq=made)
+            b = Task(id=f"x{made}", priority=lvl, level=lvl, enqueued_at=at, seq=made)
+            fast.push(a, now)
+            full.push(b, now)
+        elif op == "pop":
+            now += x
+            a_out, b_out = fast.pop(now), full.pop(now)
+            assert (a_out and (a_out.id, a_out.level)) == (b_out and (b_out.id, b_out.level))
+        elif op == "remove":
+            ids = [f"x{i}" for i in range(1, made + 1) if i % 3 == int(x * 3) % 3]
+            assert [t.id for t in fast.remove(ids)] == [t.id for t in full.remove(ids)]
+        else:
+            assert fast.level_len(level) == full.level_len(level)
+        assert len(fast) == len(full)
+    while (b_out := full.pop(now)) is not None:
+        a_out = fast.pop(now)
+        assert a_out is not None and (a_out.id, a_out.level) == (b_out.id, b_out.level)
+    assert fast.pop(now) is None

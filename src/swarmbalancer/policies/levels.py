@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping
 from types import MappingProxyType
 
@@ -92,6 +93,13 @@ class LevelQueue:
         self._dispatched: dict[str, int] = {}  # popped, not yet charged (cfs only) -> class
         #: Were all four weighted levels busy at the last `pop` (so its share counted)?
         self.saturated = False
+        # The fast lane: while every queued task is of one class and arrived in fifo order, they
+        # wait here in that order and the structures above stay empty; any other use spills them
+        # there first (`_spill`), so the lane is only a cheaper way to the same order.
+        self._lane: OrderedDict[str, tuple[float, Task]] = OrderedDict()  # id -> (pushed at, task)
+        self._lane_class = _EMPTY
+        self._lane_ok = discipline == "fifo"
+        self._lane_seen = -math.inf  # the latest `now` a lane pop or peek saw (aging's horizon)
 
     @classmethod
     def from_config(cls, cfg: BalancerConfig) -> LevelQueue:
@@ -111,18 +119,22 @@ class LevelQueue:
         return self._weights
 
     def __len__(self) -> int:
-        return len(self._where)
+        return len(self._where) + len(self._lane)
 
     def __contains__(self, task_id: object) -> bool:
-        return task_id in self._where
+        return task_id in self._where or task_id in self._lane
 
     def level_len(self, level: Priority) -> int:
         """How many tasks are queued at effective level `level` (as of the last aging step)."""
+        if self._lane:
+            self._spill()
         cells = self._cells
         return sum(cells[c * _N + level] for c in range(level, _N))
 
     def level_tasks(self, level: Priority) -> list[Task]:
         """A snapshot of the tasks at effective level `level`, in dispatch order."""
+        if self._lane:
+            self._spill()
         at = int(level)
         lists: list[list[Task]] = []
         for c in range(at, _N):  # aging only raises: a task's class is at or below its level
@@ -139,9 +151,27 @@ class LevelQueue:
     def push(self, task: Task, now: float) -> None:
         """Queue `task` in class `task.level`; the caller sets `task.enqueued_at`, this does not."""
         task_id = task.id
+        c = int(task.level)
+        lane = self._lane
+        if lane:
+            if task_id in lane:
+                raise ValueError(f"task {task_id!r} is already queued")
+            if c == self._lane_class and _age_key(task) > _age_key(lane[next(reversed(lane))][1]):
+                lane[task_id] = (now, task)
+                return
+            self._spill()
+        elif not self._where and self._lane_ok:
+            lane[task_id] = (now, task)
+            self._lane_class = c
+            return
+        self._push_full(task, now)
+
+    def _push_full(self, task: Task, now: float) -> None:
+        """`push` into the full structures (classes, cells, aging), past the lane."""
+        task_id = task.id
+        c = int(task.level)
         if task_id in self._where:
             raise ValueError(f"task {task_id!r} is already queued")
-        c = int(task.level)
         self._classes[c].push(task, now)
         cell = self._where[task_id] = _OWN_CELL[c]
         self._cells[cell] += 1
@@ -158,6 +188,9 @@ class LevelQueue:
 
         Aging up to `now` may be applied; a `pop(now)` right after returns this very task.
         """
+        if self._lane:
+            self._lane_seen = max(self._lane_seen, now)
+            return next(iter(self._lane.values()))[1]
         if now >= self._due:
             self._age(now)
         level = self._turn()
@@ -171,6 +204,8 @@ class LevelQueue:
         The returned task's `level` is the effective level it was dispatched from.
         """
         if not self._where:
+            if self._lane:
+                return self._pop_lane(now)
             return None
         if now >= self._due:
             self._age(now)
@@ -220,6 +255,8 @@ class LevelQueue:
         They come back grouped by effective level, most urgent first, and in dispatch order within
         a level; each keeps its effective level as `task.level`.
         """
+        if self._lane:
+            self._spill()
         by_class: dict[int, list[str]] = {}
         for tid in dict.fromkeys(task_ids):
             cell = self._where.get(tid)
@@ -251,6 +288,8 @@ class LevelQueue:
         """The earliest time a queued task will age, or None when aging is off or none can."""
         if not self._aging:
             return None
+        if self._lane:
+            self._spill()
         first = math.inf
         for level in range(self._ceiling + 1, _N):
             head = self._joined[level].peek()
@@ -260,6 +299,30 @@ class LevelQueue:
         return None if first == math.inf else self._due
 
     # -- internals --------------------------------------------------------------------------------
+
+    def _pop_lane(self, now: float) -> Task:
+        """The lane's oldest task, at the level aging would have raised it to by `now`."""
+        pushed, task = self._lane.popitem(last=False)[1]
+        if now > self._lane_seen:
+            self._lane_seen = now
+        c = self._lane_class
+        if self._aging and c > self._ceiling:
+            steps = int((now - pushed) / self._interval)
+            task.level = _LEVELS[max(self._ceiling, c - steps * self._boost)]
+        else:
+            task.level = _LEVELS[c]
+        self.saturated = False
+        return task
+
+    def _spill(self) -> None:
+        """Move the lane's tasks into the full structures, each pushed as at its arrival and aged
+        as far as the full queue would have aged it by the last pop or peek."""
+        lane = list(self._lane.values())
+        self._lane.clear()
+        for pushed, task in lane:
+            self._push_full(task, pushed)
+        if self._lane_seen >= self._due:
+            self._age(self._lane_seen)
 
     def _turn(self) -> int:
         """The level `pop` would serve (SWRR without spending credit), or -1 when empty."""

@@ -71,6 +71,7 @@ class Balancer(Worker, Submission, Durability):
         self._loop = None
         self._stopping = False
         self._executor = None
+        self._meters = {}
         self._pool_size = 0
         self._max_threads = max_threads
         self._plain_capacity = 0
@@ -93,6 +94,7 @@ class Balancer(Worker, Submission, Durability):
     async def start(self) -> None:
         """Start dispatching; `async with` calls this for you."""
         self._loop = asyncio.get_running_loop()
+        self._meters.clear()  # they name the loop they report on
         self._stopping = False
         self._handle_recovered()
         self._pump()

@@ -20,6 +20,7 @@ from swarmbalancer.coordinator import Coordinator
 from swarmbalancer.model import Task
 from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.store.base import Store
+from swarmbalancer.usage import Meter
 
 Handler = Callable[[Task], Awaitable[Any]] | Callable[[Task], Any]
 
@@ -41,6 +42,7 @@ class BalancerState:
     _loop: asyncio.AbstractEventLoop | None
     _stopping: bool
     _executor: ThreadPoolExecutor | None
+    _meters: dict[tuple[str, str | None], Meter]  # usage meters by (agent, tenant), this loop's
     _pool_size: int
     _max_threads: int | None
     _plain_capacity: int  # total capacity of agents with plain handlers, ever added

@@ -24,6 +24,8 @@ _YIELD_EVERY = 16
 #: The most attempt errors a TaskFailed keeps (the newest).
 _KEEP_ERRORS = 16
 _METER = running_meter()
+#: Meters kept for reuse, by (agent, tenant); the cache starts over when it reaches this size.
+_MAX_METERS = 4096
 
 
 class Worker(HandleRegistry):
@@ -70,8 +72,9 @@ class Worker(HandleRegistry):
         timeout = self.config.task_timeout
         limit: asyncio.Timeout | None = None
         handle._worker = me
-        loop, thread = asyncio.get_running_loop(), threading.get_ident()
-        _METER.set(Meter(self._usage_sink, agent_id, task.tenant, loop, thread))
+        meter = self._meter(agent_id, task.tenant)
+        if _METER.get() is not meter:
+            _METER.set(meter)
         try:
             if not is_async:
                 result = await self._in_thread(handler, task, handle, me)
@@ -185,6 +188,19 @@ class Worker(HandleRegistry):
                 handle._log_traceback = False  # failures are counted in the report
         self._pump_soon()
         return now
+
+    def _meter(self, agent_id: str, tenant: str | None) -> Meter:
+        """The meter for attempts on `agent_id` for `tenant` (immutable, so shared by them all:
+        a worker sets it only when it changes)."""
+        key = (agent_id, tenant)
+        meter = self._meters.get(key)
+        if meter is None:
+            if len(self._meters) >= _MAX_METERS:
+                self._meters.clear()
+            loop = asyncio.get_running_loop()
+            meter = Meter(self._usage_sink, agent_id, tenant, loop, threading.get_ident())
+            self._meters[key] = meter
+        return meter
 
     def _usage_sink(self, agent_id: str, tenant: str | None, usage: Usage) -> None:
         self._coord.recorder.usage_reported(agent_id, tenant, usage)
