@@ -138,6 +138,29 @@ class Coordinator(Binding, Lifecycle):
             self._park_shared(now)
         self._retire_if_drained(agent, now)
 
+    def set_strategy(self, config: BalancerConfig, now: float) -> None:
+        """Route with `config.strategy` from now on; what was learned about agents stays.
+
+        Leaving late binding binds the shared queue's tasks at once, in their order, with the new
+        router; entering it leaves tasks already bound where they are (agents serve their own
+        queue first), and new tasks wait in the shared queue.
+        """
+        self.config = config
+        self.router = make_router(config)
+        was_late, self._late = self._late, self.router.late
+        self._placer = self.router if isinstance(self.router, Adaptive) else None
+        self._room.clear()
+        self._burst = False
+        if was_late and not self._late:
+            store = self.store
+            waiting = []
+            while (task := store.take_shared(now)) is not None:
+                task.level = task.shared_level
+                waiting.append(task)
+            self._reroute(waiting, now)
+        for agent in self._agents:
+            self._dirty[agent.id] = None
+
     def queued_total(self) -> int:
         """Tasks waiting for a slot: in the shared queue and at agents, all together."""
         shared, bound = self.store.queued_counts()

@@ -145,7 +145,7 @@ def test_metrics_collect_takes_quoted_and_shell_split_lists(live: str) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_load_balance_plans_applies_and_refuses_a_live_strategy_change(live: str) -> None:
+def test_load_balance_plans_and_applies_and_switches_the_strategy_live(live: str) -> None:
     plan = run_json("load-balance", "--url", live, "--swarm-id", "s1", "--dry-run")
     assert plan["applied"] is False and plan["strategy"] == "round_robin"
     assert isinstance(plan["migrations"], list)
@@ -153,10 +153,20 @@ def test_load_balance_plans_applies_and_refuses_a_live_strategy_change(live: str
     assert done["applied"] is True
     table = invoke("load-balance", "--url", live, "--swarm-id", "s1", "--dry-run")
     assert table.exit_code == 0 and "would move" in table.stdout
-    line = one_line_error(
-        invoke("load-balance", "--url", live, "--swarm-id", "s1", "--strategy", "adaptive")
+    planned = run_json(
+        "load-balance", "--url", live, "--swarm-id", "s1", "--strategy", "adaptive", "--dry-run"
     )
-    assert line.startswith("error: strategy:") and "cannot change live" in line
+    assert planned["strategy"] == "adaptive" and planned["applied"] is False
+    assert json.loads(invoke("config-manage", "--url", live).stdout)["strategy"] == "round_robin"
+    switched = run_json("load-balance", "--url", live, "--swarm-id", "s1", "--strategy", "adaptive")
+    assert switched["strategy"] == "adaptive" and switched["applied"] is True
+    assert json.loads(invoke("config-manage", "--url", live).stdout)["strategy"] == "adaptive"
+    back = run_json("load-balance", "--url", live, "--swarm-id", "s1", "--strategy", "round_robin")
+    assert back["strategy"] == "round_robin"
+    line = one_line_error(
+        invoke("load-balance", "--url", live, "--swarm-id", "s1", "--strategy", "fastest")
+    )
+    assert line.startswith("error: strategy")
 
 
 @pytest.mark.timeout(30)

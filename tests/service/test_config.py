@@ -25,9 +25,9 @@ def test_a_config_patch_changes_live_keys_and_refuses_bad_ones_by_name() -> None
             assert bad.json()["field"] == "maxRetries"
             unknown = await client.patch("/v1/config", json={"stealThresh": 3})
             assert (unknown.status_code, unknown.json()["field"]) == (422, "stealThresh")
-            fixed = await client.patch("/v1/config", json={"strategy": "random"})
+            fixed = await client.patch("/v1/config", json={"discipline": "cfs"})
             assert fixed.status_code == 422
-            assert fixed.json()["field"] == "strategy"
+            assert fixed.json()["field"] == "discipline"
             assert "cannot change while running" in fixed.json()["detail"]
             not_object = await client.patch("/v1/config", json=[1])
             assert not_object.status_code == 422

@@ -19,7 +19,6 @@ from swarmbalancer.cli.client import DEFAULT_URL, ServiceClient
 from swarmbalancer.config import STRATEGIES, BalancerConfig, load_config
 from swarmbalancer.errors import ConfigError, SwarmBalancerError
 from swarmbalancer.metrics.diagnosis import COMPONENTS
-from swarmbalancer.runtime.balancer import LIVE_KEYS
 
 err = Console(stderr=True)
 out = Console()
@@ -64,22 +63,15 @@ def load_balance(
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Set the routing strategy (when it can change live) and rebalance now, or plan it."""
+    """Set the routing strategy (live) and rebalance now, or plan it with --dry-run."""
     try:
         if not swarm_id.strip():
             raise ConfigError("--swarm-id: must not be empty")
         with ServiceClient(url, token) as client:
             current = client.get("/v1/config")["strategy"]
             wanted = load_config({"strategy": strategy}).strategy if strategy else current
-            if wanted != current:
-                if "strategy" not in LIVE_KEYS:
-                    raise ConfigError(
-                        f"strategy: the service runs {current!r} and its strategy cannot change "
-                        f"live (live keys: {', '.join(sorted(LIVE_KEYS))}); restart it with "
-                        f'--config \'{{"strategy": "{wanted}"}}\''
-                    )
-                if not dry_run:
-                    client.patch("/v1/config", {"strategy": wanted})
+            if wanted != current and not dry_run:
+                client.patch("/v1/config", {"strategy": wanted})
             result = client.post("/v1/rebalance", apply=not dry_run)
     except SwarmBalancerError as exc:
         raise fail(str(exc)) from None

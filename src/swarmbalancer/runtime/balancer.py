@@ -30,8 +30,9 @@ from swarmbalancer.store.url import open_store
 __all__ = ["LIVE_KEYS", "Balancer", "Handler"]
 
 #: The configuration keys `update_config` may change on a running balancer: each is read afresh
-#: where it is used (an attempt's timeout, a new task's retries, a retry's backoff).
-LIVE_KEYS = frozenset({"taskTimeout", "maxRetries", "retryBackoff", "retryBackoffMax"})
+#: where it is used (an attempt's timeout, a new task's retries, a retry's backoff), and a new
+#: strategy replaces the router (`Coordinator.set_strategy`).
+LIVE_KEYS = frozenset({"strategy", "taskTimeout", "maxRetries", "retryBackoff", "retryBackoffMax"})
 
 #: Submits in a row after which `submit` lets the loop run (so workers start during a burst).
 _SUBMIT_STREAK = 32
@@ -149,7 +150,8 @@ class Balancer(Worker, Submission, Durability):
 
         The result is validated whole, as `load_config` would; only `LIVE_KEYS` may change, since
         the other keys shaped policies built at start: a new value for one is a ConfigError
-        naming it. `maxRetries` applies to tasks submitted from now on.
+        naming it. `maxRetries` applies to tasks submitted from now on; a new `strategy` routes
+        every task not yet bound.
         """
         new = self.config.updated(changes)
         old_values, new_values = self.config.to_dict(), new.to_dict()
@@ -157,6 +159,9 @@ class Balancer(Worker, Submission, Durability):
         if fixed:
             live = ", ".join(sorted(LIVE_KEYS))
             raise ConfigError(f"{fixed[0]}: cannot change while running (live keys: {live})")
+        if new.strategy != self.config.strategy:
+            self._coord.set_strategy(new, self._now())
+            self._pump_soon()
         self.config = self._coord.config = new
         return new
 
