@@ -37,6 +37,25 @@ class Submission(HandleRegistry):
         period: float | None = None,
     ) -> Task:
         """A validated task (not yet accepted); every bad field raises TaskRejected naming it."""
+        if (
+            (priority is None or priority == "normal")
+            and tenant is None
+            and deadline is None
+            and within is None
+            and estimate is None
+            and affinity is None
+            and region is None
+            and idempotency_key is None
+            and task_id is None
+            and max_retries is None
+            and period is None
+        ):  # a plain task: nothing to validate but the payload, which the store checks
+            return Task(
+                id=f"{self._prefix}-{next(self._ids)}",
+                payload=payload,
+                max_retries=self.config.max_retries,
+                submitted_at=now,
+            )
         task = Task.create(
             payload,
             now=now,
