@@ -13,11 +13,12 @@ FLUSHALL before every run. A run starts its worker processes (2 for every runner
 both ran a warm-up task, then times one producer from its first enqueue to the moment it knows
 the last task finished, then stops every process it started. The producer enqueues one task at a
 time with each peer's usual call (benchmarks/peers/*_tasks.py say which, and each peer's
-setting). Peers' tasks INCR one Redis counter, the same for every peer, which the producer
-polls every millisecond: their results are not cheap to wait for one by one (a poll or a
-subscription per task). swarmbalancer (`swarmbalancer coordinator` and 2 `swarmbalancer worker`
-processes, an async handler returning its payload) is timed two ways, both with results: `await
-client.submit(i)` per task then gather the handles, and one `client.submit_many` of all of them;
+setting). Peers' tasks count themselves in one Redis counter, the same for every peer (one
+script call: INCR, and at n a push the producer waits for in BLPOP): their results are not
+cheap to wait for one by one (a poll or a subscription per task). swarmbalancer
+(`swarmbalancer coordinator` and 2 `swarmbalancer worker` processes, an async handler returning
+its payload) is timed two ways, both with results: `await client.submit(i)` per task then
+gather the handles, and one `client.submit_many` of all of them;
 each run checks that every handle resolved with its own payload (0 lost). Next to them, the
 embedded Balancer's tasks/s with the memory store and with SQLite (benchmarks/durable.py's
 measurement). Each round runs every runner once, starting at a different one each round; the
@@ -61,7 +62,9 @@ import balance_api
 import durable
 from peers.common import (
     DONE,
+    FINISHED,
     READY,
+    TARGET,
     URL_VARIABLE,
     Peer,
     Processes,
@@ -72,7 +75,7 @@ from peers.common import (
 from swarmbalancer.cluster.keys import SwarmKeys
 
 WORKERS = 2
-TARGET = 20_000  # tasks/s end to end, issue 11
+RATE_TARGET = 20_000  # tasks/s end to end, issue 11
 BALANCE_TOLERANCE = 1.10  # distributed makespan/LB over the embedded one's
 SWARM_ID = "bench"
 READY_TIMEOUT = 60.0  # seconds for a run's processes to start and take a warm-up task
@@ -103,11 +106,14 @@ async def run_peer(peer: Peer, url: str, n: int, budget: float, logs: Path) -> f
             await producer.open()
             try:
                 await until_warm(r, producer, processes)
-                await r.delete(DONE)
+                await r.delete(DONE, FINISHED)
+                await r.set(TARGET, n)
                 start = perf_counter()
                 await producer.send(n)
                 await until_counted(r, n, processes, budget)
                 elapsed = perf_counter() - start
+                if (count := int(await r.get(DONE) or 0)) != n:
+                    raise RunFailed(f"the counter reached {count:,} for {n:,} tasks")
             finally:
                 await producer.close()
     finally:
@@ -128,18 +134,14 @@ async def until_warm(r: aioredis.Redis, producer: Producer, processes: Processes
 
 
 async def until_counted(r: aioredis.Redis, n: int, processes: Processes, budget: float) -> None:
-    """Poll the tasks' counter every millisecond until it reaches n."""
+    """Wait, in blocking pops of half a second, for the task that counts the n-th to say so."""
     loop = asyncio.get_running_loop()
-    deadline, next_check = loop.time() + budget, loop.time() + 0.5
-    while (count := int(await r.get(DONE) or 0)) < n:
-        if loop.time() > next_check:
-            processes.check()
-            next_check = loop.time() + 0.5
+    deadline = loop.time() + budget
+    while not await r.blpop([FINISHED], timeout=0.5):
+        processes.check()
         if loop.time() > deadline:
+            count = int(await r.get(DONE) or 0)
             raise RunFailed(f"{count:,} of {n:,} tasks done after {budget:g} s")
-        await asyncio.sleep(0.001)
-    if count != n:
-        raise RunFailed(f"the counter reached {count:,} for {n:,} tasks")
 
 
 # -- swarmbalancer across processes ------------------------------------------------------------
@@ -409,8 +411,9 @@ def report(runners: Sequence[Runner], samples: dict[str, Samples], n: int, repea
     if fastest is not None:
         print(f"fastest peer: {fastest.name} ({fastest.setting})")
     print(
-        f"completion: peers' tasks INCR one Redis counter ({DONE}), polled by the producer every"
-        " 1 ms; swarmbalancer awaits every handle and checks its result"
+        f"completion: each peer task INCRs one Redis counter ({DONE}; one script call, which"
+        f" pushes to {FINISHED} at n, where the producer waits in BLPOP); swarmbalancer awaits"
+        " every handle and checks its result"
     )
     print("embedded: benchmarks/durable.py's Balancer (4 agents x 64 slots), no Redis")
     ok = True
@@ -422,10 +425,10 @@ def report(runners: Sequence[Runner], samples: dict[str, Samples], n: int, repea
             print(f"SKIP {r.name}: {s.unavailable}")
             continue
         ok = ok and rate is not None
-        verdict = "PASS" if rate and rate >= TARGET else "FAIL"
+        verdict = "PASS" if rate and rate >= RATE_TARGET else "FAIL"
         figure = f"{rate:,.0f} tasks/s" if rate else f"failed ({s.failed})"
         print(
-            f"{verdict} {r.name}: {figure} end to end (>= {TARGET:,}); "
+            f"{verdict} {r.name}: {figure} end to end (>= {RATE_TARGET:,}); "
             f"{ratio(rate, celery)} Celery, {ratio(rate, fastest_rate)} the fastest peer"
         )
     by_name = {r.name: median[k] for r, k in keyed}
@@ -522,7 +525,7 @@ def balance(args: argparse.Namespace, url: str, logs: Path) -> bool:
     for name in names:
         q = ratios[name]
         if name in why or not q:
-            table.add_row(name, why.get(name, "-"), "-", "-")
+            table.add_row(name, short(why.get(name)), "-", "-")
             continue
         median = f"{statistics.median(makespans[name]):.3f}"
         table.add_row(name, median, f"{statistics.median(q):.3f}", f"{min(q):.2f}-{max(q):.2f}")
@@ -597,8 +600,14 @@ def run(args: argparse.Namespace) -> bool:
             *embedded_runners(folder),
         ]
         chosen = [r for r in runners if pick(args.runners, r.name)]
+        load = os.getloadavg()[0]
         samples = measure(chosen, n, args.repeat)
-        return report(chosen, samples, n, args.repeat)
+        ok = report(chosen, samples, n, args.repeat)
+        print(
+            f"machine: {os.cpu_count()} cores; 1-minute load average {load:.1f} at the start,"
+            f" {os.getloadavg()[0]:.1f} at the end"
+        )
+        return ok
 
 
 def pick(parts: str | None, name: str) -> bool:

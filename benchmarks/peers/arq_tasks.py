@@ -9,17 +9,17 @@ from typing import Any, ClassVar
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 
-from peers.common import BIN, DONE, READY, Peer, redis_url
+from peers.common import BIN, Peer, adone, aready, redis_url
 
 POLL_VARIABLE = "BENCH_ARQ_POLL"
 
 
 async def noop(ctx: dict[str, Any]) -> None:
-    await ctx["redis"].incr(DONE)
+    await adone()
 
 
 async def hello(ctx: dict[str, Any]) -> None:
-    await ctx["redis"].sadd(READY, os.getpid())
+    await aready()
 
 
 class WorkerSettings:

@@ -1,14 +1,12 @@
 """Celery with its Redis broker and no result backend: `noop.delay()` per task; the worker runs
 the solo pool by default (no hand-off between threads or processes: the fastest for no-op
-tasks), or the one `BENCH_CELERY_POOL` names."""
+tasks), or the one distbench.py's `--celery-pool` names."""
 
 from __future__ import annotations
 
-import os
-
 from celery import Celery  # type: ignore[import-untyped]
 
-from peers.common import BIN, DONE, READY, Peer, counter, redis_url
+from peers.common import BIN, Peer, done, ready, redis_url
 
 app = Celery("bench", broker=redis_url())
 app.conf.update(
@@ -21,12 +19,12 @@ app.conf.update(
 
 @app.task  # type: ignore[untyped-decorator]
 def noop() -> None:
-    counter().incr(DONE)
+    done()
 
 
 @app.task  # type: ignore[untyped-decorator]
 def hello() -> None:
-    counter().sadd(READY, os.getpid())
+    ready()
 
 
 class Producer:

@@ -2,9 +2,10 @@
 benchmark runs, and the processes a run starts (each in its own process group, all stopped
 whatever happens).
 
-A peer's no-op task INCRs `DONE` (the same counter for every peer: the producer learns that all
-tasks finished when it reaches n) and its warm-up task adds its process id to `READY` (the
-producer starts timing once both worker processes have run one).
+A peer's no-op task calls `done()` (or `adone()`): one script call that INCRs `DONE` and, when
+that reaches the `TARGET` the producer set, pushes to `FINISHED`, where the producer waits with a
+blocking pop (the same for every peer; no polling). Its warm-up task adds its process id to
+`READY` (the producer starts timing once both worker processes have run one).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 import redis
 import redis.asyncio as aioredis
@@ -28,7 +29,15 @@ import redis.asyncio as aioredis
 #: the benchmark's redis-server, set by benchmarks/distbench.py for itself and its workers
 URL_VARIABLE = "BENCH_REDIS_URL"
 DONE = "bench:done"
+TARGET = "bench:target"
+FINISHED = "bench:finished"
 READY = "bench:ready"
+#: KEYS: DONE, TARGET, FINISHED
+COUNT = """
+local done = redis.call('INCR', KEYS[1])
+if done == tonumber(redis.call('GET', KEYS[2])) then redis.call('RPUSH', KEYS[3], done) end
+return done
+"""
 #: where the worker processes find `peers` (and balance_api): the benchmarks folder
 BENCHMARKS = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -38,24 +47,45 @@ def redis_url() -> str:
     return os.environ.get(URL_VARIABLE, "redis://127.0.0.1:6390/0")
 
 
-_sync: dict[int, redis.Redis] = {}
-_async: dict[int, aioredis.Redis] = {}
+_sync: dict[int, tuple[redis.Redis, Any]] = {}
+_async: dict[int, tuple[aioredis.Redis, Any]] = {}
 
 
-def counter() -> redis.Redis:
-    """This process's client for the tasks' counter (made after any fork, once)."""
-    client = _sync.get(os.getpid())
-    if client is None:
-        client = _sync[os.getpid()] = redis.Redis.from_url(redis_url())
-    return client
+def _client() -> tuple[redis.Redis, Any]:
+    """This process's client and COUNT script (made after any fork, once)."""
+    made = _sync.get(os.getpid())
+    if made is None:
+        client = redis.Redis.from_url(redis_url())
+        made = _sync[os.getpid()] = (client, client.register_script(COUNT))
+    return made
 
 
-def acounter() -> aioredis.Redis:
-    """This process's asyncio client for the tasks' counter (one event loop per process)."""
-    client = _async.get(os.getpid())
-    if client is None:
-        client = _async[os.getpid()] = aioredis.Redis.from_url(redis_url())
-    return client
+def _aclient() -> tuple[aioredis.Redis, Any]:
+    """This process's asyncio client and COUNT script (one event loop per process)."""
+    made = _async.get(os.getpid())
+    if made is None:
+        client = aioredis.Redis.from_url(redis_url())
+        made = _async[os.getpid()] = (client, client.register_script(COUNT))
+    return made
+
+
+def done() -> None:
+    """Count one finished task (a plain task's last step)."""
+    _client()[1](keys=[DONE, TARGET, FINISHED])
+
+
+async def adone() -> None:
+    """Count one finished task (an async task's last step)."""
+    await _aclient()[1](keys=[DONE, TARGET, FINISHED])
+
+
+def ready() -> None:
+    """Say that this worker process runs tasks (the warm-up task)."""
+    _client()[0].sadd(READY, os.getpid())
+
+
+async def aready() -> None:
+    await _aclient()[0].sadd(READY, os.getpid())
 
 
 def worker_env(**extra: str) -> dict[str, str]:

@@ -3,12 +3,10 @@ default 8 threads per process)."""
 
 from __future__ import annotations
 
-import os
-
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from peers.common import BIN, DONE, READY, Peer, counter, redis_url
+from peers.common import BIN, Peer, done, ready, redis_url
 
 broker = RedisBroker(url=redis_url())  # type: ignore[no-untyped-call]
 dramatiq.set_broker(broker)
@@ -16,12 +14,12 @@ dramatiq.set_broker(broker)
 
 @dramatiq.actor(max_retries=0)
 def noop() -> None:
-    counter().incr(DONE)
+    done()
 
 
 @dramatiq.actor(max_retries=0)
 def hello() -> None:
-    counter().sadd(READY, os.getpid())
+    ready()
 
 
 class Producer:

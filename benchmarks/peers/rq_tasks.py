@@ -3,22 +3,20 @@ process (no fork per job)."""
 
 from __future__ import annotations
 
-import os
-
 from redis import Redis
 from rq import Queue
 
-from peers.common import BIN, DONE, READY, Peer, counter, redis_url
+from peers.common import BIN, Peer, done, ready, redis_url
 
 QUEUE = "bench"
 
 
 def noop() -> None:
-    counter().incr(DONE)
+    done()
 
 
 def hello() -> None:
-    counter().sadd(READY, os.getpid())
+    ready()
 
 
 class Producer:

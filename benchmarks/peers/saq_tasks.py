@@ -3,22 +3,21 @@ default)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from saq import Queue
 
-from peers.common import BIN, DONE, READY, Peer, acounter, redis_url
+from peers.common import BIN, Peer, adone, aready, redis_url
 
 queue = Queue.from_url(redis_url(), name="bench")
 
 
 async def noop(ctx: dict[str, Any]) -> None:
-    await acounter().incr(DONE)
+    await adone()
 
 
 async def hello(ctx: dict[str, Any]) -> None:
-    await acounter().sadd(READY, os.getpid())
+    await aready()
 
 
 settings = {"queue": queue, "functions": [noop, hello], "concurrency": 10}

@@ -3,23 +3,21 @@ backend: `await noop.kiq()` per task; one `taskiq worker --workers 2`."""
 
 from __future__ import annotations
 
-import os
-
 from taskiq_redis import ListQueueBroker
 
-from peers.common import BIN, DONE, READY, Peer, acounter, redis_url
+from peers.common import BIN, Peer, adone, aready, redis_url
 
 broker = ListQueueBroker(redis_url(), queue_name="bench")
 
 
 @broker.task
 async def noop() -> None:
-    await acounter().incr(DONE)
+    await adone()
 
 
 @broker.task
 async def hello() -> None:
-    await acounter().sadd(READY, os.getpid())
+    await aready()
 
 
 class Producer:
