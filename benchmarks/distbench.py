@@ -591,18 +591,18 @@ def run(args: argparse.Namespace) -> bool:
         logs.mkdir()
         url = start_redis(server, folder / "redis")
         os.environ[URL_VARIABLE] = url  # the peers' modules read it on import
-        if args.balance:
-            return balance(args, url, logs)
-        n = args.tasks or 10_000
-        runners = [
-            *peer_runners(args, url, logs),
-            *swarm_runners(args, url, logs),
-            *embedded_runners(folder),
-        ]
-        chosen = [r for r in runners if pick(args.runners, r.name)]
         load = os.getloadavg()[0]
-        samples = measure(chosen, n, args.repeat)
-        ok = report(chosen, samples, n, args.repeat)
+        if args.balance:
+            ok = balance(args, url, logs)
+        else:
+            n = args.tasks or 10_000
+            runners = [
+                *peer_runners(args, url, logs),
+                *swarm_runners(args, url, logs),
+                *embedded_runners(folder),
+            ]
+            chosen = [r for r in runners if pick(args.runners, r.name)]
+            ok = report(chosen, measure(chosen, n, args.repeat), n, args.repeat)
         print(
             f"machine: {os.cpu_count()} cores; 1-minute load average {load:.1f} at the start,"
             f" {os.getloadavg()[0]:.1f} at the end"
