@@ -187,7 +187,7 @@ def start_swarm(
 
 async def until_registered(r: aioredis.Redis, count: int, processes: Processes) -> None:
     """Wait until `count` workers registered, then until the leader's report lists them (or
-    a second passed, for a leader that writes no report while idle)."""
+    three seconds passed, for a leader that publishes no report)."""
     loop = asyncio.get_running_loop()
     keys = SwarmKeys(SWARM_ID)
     deadline = loop.time() + READY_TIMEOUT
@@ -196,7 +196,7 @@ async def until_registered(r: aioredis.Redis, count: int, processes: Processes) 
         if loop.time() > deadline:
             raise RunFailed(f"fewer than {count} workers registered in {READY_TIMEOUT:g} s")
         await asyncio.sleep(0.05)
-    grace = loop.time() + 1.0
+    grace = loop.time() + 3.0  # the leader publishes its report every second
     while loop.time() < grace:
         raw = await r.get(keys.report)
         if raw and len(json.loads(raw).get("per_agent") or ()) >= count:
