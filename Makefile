@@ -42,3 +42,4 @@ bench:
 	$(UV) run --frozen python benchmarks/balance_api.py
 	$(UV) run --frozen --group bench python benchmarks/balance.py
 	$(UV) run --frozen python benchmarks/durable.py
+	$(UV) run --frozen --group distbench python benchmarks/distbench.py
