@@ -15,7 +15,6 @@ import asyncio
 import itertools
 import json
 import time
-import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +48,8 @@ class FakeLeader:
         self.keys = SwarmKeys(self.swarm_id)
         self.redis = Redis.from_url(self.url)
         self.backlog: deque[dict[str, Any]] = deque()
+        self.running: dict[str, dict[str, Any]] = {}  # rows of leased tasks, by id
+        self._leases = itertools.count(1)
         self.finished = 0
         self._rr = itertools.count()
         self._joined: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
@@ -57,6 +58,10 @@ class FakeLeader:
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> FakeLeader:
+        for agent, text in (await self.redis.hgetall(self.keys.agents)).items():
+            if not json.loads(text).get("draining"):  # registered before this leader started
+                self.agents.append(agent.decode())
+                self._joined[agent.decode()].set()
         self._task = asyncio.get_running_loop().create_task(self._run())
         return self
 
@@ -151,7 +156,8 @@ class FakeLeader:
             agent = self.agents[next(self._rr) % len(self.agents)]
             row["attempt"] = int(row["attempt"]) + 1
             row["state"] = "running"
-            lease = uuid.uuid4().hex
+            lease = f"{self.epoch}-{next(self._leases)}"
+            self.running[row["id"]] = row
             leases[lease] = f"{agent} {row['id']} {self.epoch}"
             entry = {
                 "lease": lease,
@@ -172,31 +178,47 @@ class FakeLeader:
 
     async def _take_outcomes(self, outcomes: list[dict[str, Any]]) -> None:
         self.outcomes.extend(outcomes)
-        texts = await self.redis.hmget(self.keys.tasks, [o["task"] for o in outcomes])
         again: list[dict[str, Any]] = []
-        pipe = self.redis.pipeline(transaction=False)
-        for outcome, text in zip(outcomes, texts, strict=True):
-            row = json.loads(text)
+        ends: list[tuple[dict[str, Any], str, Any, Any]] = []
+        for outcome in outcomes:
+            row = self.running.pop(outcome["task"])
             if outcome["ok"]:
-                self._finish(pipe, row, "done", outcome["result"], None)
+                ends.append((row, "done", outcome["result"], None))
             elif outcome["retryable"] and row["attempt"] <= row["max_retries"]:
                 row["error"] = outcome["error"]
                 again.append(row)
             else:
-                self._finish(pipe, row, "failed", None, outcome["error"])
+                ends.append((row, "failed", None, outcome["error"]))
+        pipe = self.redis.pipeline(transaction=False)
+        self._finish_all(pipe, ends)
         await pipe.execute()
         if again:
             await self._lease(again)
 
     def _finish(self, pipe: Any, row: dict[str, Any], state: str, result: Any, error: Any) -> None:
+        self._finish_all(pipe, [(row, state, result, error)])
+
+    def _finish_all(self, pipe: Any, ends: list[tuple[dict[str, Any], str, Any, Any]]) -> None:
+        """Record finished tasks in bulk: one HSET, ZADDs and one RPUSH per client."""
+        if not ends:
+            return
         now = time.time()
-        row.update(state=state, result=result, error=error, finished_wall=now)
-        pipe.hset(self.keys.tasks, row["id"], _dump(row))
-        pipe.zadd(self.keys.finished, {row["id"]: now})
-        if state == "failed":
-            pipe.zadd(self.keys.dead, {row["id"]: now})
-        if row.get("client"):
-            reply = {"id": row["id"], "state": state, "result": result, "error": error,
-                     "attempt": row["attempt"]}  # fmt: skip
-            pipe.rpush(self.keys.reply(row["client"]), _dump(reply))
-        self.finished += 1
+        changed: dict[str, str] = {}
+        dead: dict[str, float] = {}
+        replies: dict[str, list[str]] = defaultdict(list)
+        for row, state, result, error in ends:
+            row.update(state=state, result=result, error=error, finished_wall=now)
+            changed[row["id"]] = _dump(row)
+            if state == "failed":
+                dead[row["id"]] = now
+            if row.get("client"):
+                reply = {"id": row["id"], "state": state, "result": result, "error": error,
+                         "attempt": row["attempt"]}  # fmt: skip
+                replies[row["client"]].append(_dump(reply))
+        pipe.hset(self.keys.tasks, mapping=changed)
+        pipe.zadd(self.keys.finished, dict.fromkeys(changed, now))
+        if dead:
+            pipe.zadd(self.keys.dead, dead)
+        for client, entries in replies.items():
+            pipe.rpush(self.keys.reply(client), *entries)
+        self.finished += len(ends)

@@ -41,8 +41,10 @@ def row(
 
 
 def submit(r: Redis, *rows: str) -> list[tuple[str, int]]:
-    answer = script(r, "submit")(keys=[K.seq, K.tasks, K.idem, K.inbox], args=list(rows))
-    return [(i.decode(), int(c)) for i, c in zip(answer[0::2], answer[1::2], strict=True)]
+    answer = json.loads(
+        script(r, "submit")(keys=[K.seq, K.tasks, K.idem, K.inbox], args=list(rows))
+    )
+    return list(zip(answer[0::2], answer[1::2], strict=True))
 
 
 def report(r: Redis, agent: str, *outcomes: dict[str, Any]) -> int:

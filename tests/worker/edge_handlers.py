@@ -41,6 +41,10 @@ async def async_handler(task: Task) -> Any:
     _running += 1
     _peak = max(_peak, _running)
     try:
+        if task.payload.get("do") == "own-timeout":  # runs inside a Task of its own
+            async with asyncio.timeout(5):
+                await asyncio.sleep(0.01)
+            return "in a task"
         await asyncio.sleep(task.payload.get("sleep", 0))
         return behave(task.payload)
     finally:
@@ -48,6 +52,8 @@ async def async_handler(task: Task) -> Any:
 
 
 def plain_handler(task: Task) -> Any:
+    if task.payload.get("do") == "own-timeout":
+        return "in a task"
     time.sleep(task.payload.get("sleep", 0))
     return behave(task.payload)
 

@@ -73,12 +73,13 @@ def test_failures_non_json_results_and_usage_become_outcomes(
         {"do": "big", "size": 200},
         {"do": "usage"},
         {"do": "double", "n": 21},
+        {"do": "own-timeout"},
     ]
     extra = ("--max-result-bytes", "100")
     with worker_process(server.url, "w1", tmp_path, handler=handler, extra=extra) as w:
         ids = lease(sync_redis, K, "w1", payloads)
         got = {o["lease"]: o for o in outcomes(sync_redis, K, len(ids))}
-        fail, never, rest, obj, big, usage, double = (got[i] for i in ids)
+        fail, never, rest, obj, big, usage, double, own = (got[i] for i in ids)
         assert (fail["ok"], fail["error"], fail["retryable"]) == (False, "ValueError: bad 1", True)
         assert (never["error"], never["retryable"]) == ("KeyError: 'gone'", False)
         assert (rest["retryable"], rest["retry_after"]) == (True, 2.5)
@@ -88,6 +89,7 @@ def test_failures_non_json_results_and_usage_become_outcomes(
         assert usage["result"] == "metered"
         assert usage["usage"] == {"input_tokens": 6, "output_tokens": 8, "model": "m1", "cost": 0.5}
         assert double["result"] == 42
+        assert own["result"] == "in a task"  # asyncio.timeout works inside a handler
         assert w.process.poll() is None  # none of it stopped the worker
 
 

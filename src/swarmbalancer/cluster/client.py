@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import time
 import uuid
@@ -164,13 +165,42 @@ class Client:
 
     # submitting
 
-    async def submit(self, payload: Any = None, **keywords: Any) -> RemoteHandle:
-        """Submit one task; the keywords are `Balancer.submit`'s. Returns its handle once the
-        task is stored (or, for a repeated idempotency key, the existing task's handle)."""
+    async def submit(
+        self,
+        payload: Any = None,
+        *,
+        priority: Priority | str = "normal",
+        tenant: str | None = None,
+        deadline: float | None = None,
+        within: float | None = None,
+        estimate: float | None = None,
+        affinity: str | Iterable[str] | None = None,
+        region: str | None = None,
+        idempotency_key: str | None = None,
+        task_id: str | None = None,
+        max_retries: int | None = None,
+        period: float | None = None,
+    ) -> RemoteHandle:
+        """Submit one task, with `Balancer.submit`'s keywords (`deadline` a Unix time). Returns
+        its handle once the task is stored; for a repeated idempotency key, the existing task's
+        handle (`created` False)."""
         self._client()
-        check_keywords(keywords)
         wall = time.time()
-        task = self._make(payload, wall, **keywords)
+        task = self._make(
+            payload,
+            wall,
+            priority=priority,
+            tenant=tenant,
+            deadline=deadline,
+            within=within,
+            estimate=estimate,
+            affinity=affinity,
+            region=region,
+            idempotency_key=idempotency_key,
+            task_id=task_id,
+            max_retries=max_retries,
+            period=period,
+        )
         handles = await self._send([task], [self._row(task, wall)])
         return handles[0]
 
@@ -270,12 +300,10 @@ class Client:
                 answers: list[Any] = []
                 try:
                     for first in range(0, len(texts), BATCH):
-                        answers.extend(
-                            await self._submit(
-                                keys=self._submit_keys,
-                                args=texts[first : first + BATCH],
-                            )
+                        answer = await self._submit(
+                            keys=self._submit_keys, args=texts[first : first + BATCH]
                         )
+                        answers.extend(json.loads(answer))  # one JSON text per call
                 except Exception as exc:
                     for r in requests:
                         if not r.answer.done():
@@ -299,9 +327,7 @@ class Client:
         adopt: list[str] = []
         refused: str | None = None
         ours = f"{self._prefix}-"
-        for handle, raw_id, code in zip(provisional, answers[0::2], answers[1::2], strict=True):
-            task_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-            code = int(code)
+        for handle, task_id, code in zip(provisional, answers[0::2], answers[1::2], strict=True):
             if code == -1 and handle.id.startswith(ours):
                 code = 1  # our own row, written by a call whose answer was lost and retried
             if code == 1:

@@ -15,6 +15,7 @@ from swarmbalancer.runtime.outcomes import Failure
 log = logging.getLogger("swarmbalancer.worker")
 
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_string = json.encoder.encode_basestring_ascii  # a str as a JSON string literal
 
 
 @dataclass(slots=True)
@@ -120,16 +121,14 @@ def _outcome(
     retry_after: float | None,
     runtime: float,
 ) -> str:
-    head = {
-        "lease": attempt.lease,
-        "task": attempt.task.id,
-        "agent": agent_id,
-        "ok": error is None,
-        "error": error,
-        "retryable": retryable,
-        "retry_after": retry_after,
-        "runtime": runtime,
-        "usage": None if attempt.usage is None else attempt.usage.view(),
-    }
-    # the result is spliced in as already-encoded JSON, so it is encoded (and measured) once
-    return _encode(head)[:-1] + ',"result":' + result + "}"
+    # written by hand (the hot path: one per task), "lease" and "task" first as report.lua
+    # reads them; the result is spliced in already encoded, so it is encoded (and measured) once
+    usage = "null" if attempt.usage is None else _encode(attempt.usage.view())
+    return (
+        f'{{"lease":{_string(attempt.lease)},"task":{_string(attempt.task.id)},'
+        f'"agent":{_string(agent_id)},"ok":{"true" if error is None else "false"},'
+        f'"error":{"null" if error is None else _string(error)},'
+        f'"retryable":{"true" if retryable else "false"},'
+        f'"retry_after":{"null" if retry_after is None else repr(float(retry_after))},'
+        f'"runtime":{float(runtime)!r},"usage":{usage},"result":{result}}}'
+    )

@@ -1,5 +1,10 @@
-"""Running attempts: an async handler on the worker's event loop (one asyncio Task per
-attempt, under the entry's timeout), a plain one in a pool of `capacity` threads.
+"""Running attempts: an async handler on the worker's event loop, a plain one in a pool of
+`capacity` threads, each under its entry's timeout.
+
+Async attempts run in slot Tasks (at most `capacity`, made as needed): a slot runs attempts one
+after another while any wait, so a busy worker costs a handler call per attempt, not a new Task,
+and the handler still runs inside a Task of its own (`asyncio.timeout`, `current_task()` and
+`report_usage` behave as in the embedded runtime).
 
 Each attempt ends in exactly one outcome, handed to `report`; its slot is freed (`freed`) when
 its handler is done. A plain handler's thread cannot be interrupted: at its timeout the timeout
@@ -27,6 +32,8 @@ from swarmbalancer.worker.attempt import Attempt, failed, succeeded
 log = logging.getLogger("swarmbalancer.worker")
 
 _METER = running_meter()
+#: A slot lets the loop run others after this many attempts in a row.
+_YIELD_EVERY = 16
 _NOTHING: frozenset[str] = frozenset()
 _clock = time.perf_counter
 
@@ -64,7 +71,10 @@ class Runner:
         self._report = report
         self._freed = freed
         self._loop = asyncio.get_running_loop()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._capacity = capacity
+        self._slots: set[asyncio.Task[None]] = set()
+        self._todo: deque[Attempt] = deque()  # async attempts no slot has begun yet
+        self._parked: list[asyncio.Future[None]] = []  # idle slots' wake-up calls
         self._pool = (
             None
             if self.is_async
@@ -78,18 +88,41 @@ class Runner:
         """Begin running an attempt (its slot is taken from now on)."""
         self.busy += 1
         if self._pool is None:
-            task = self._loop.create_task(self._run_async(attempt))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._todo.append(attempt)
+            if self._parked:
+                wake = self._parked.pop()
+                if not wake.done():
+                    wake.set_result(None)
+            elif len(self._slots) < self._capacity:
+                slot = self._loop.create_task(self._slot())
+                self._slots.add(slot)
+                slot.add_done_callback(self._slots.discard)
             return
         self._pool.submit(self._run_plain, attempt)
         if attempt.timeout is not None:
             attempt.timer = self._loop.call_later(attempt.timeout, self._expire, attempt)
 
     def close(self) -> None:
-        """Release the thread pool (its threads finish what they run)."""
+        """Stop the idle slots and release the thread pool (its threads finish what they run)."""
+        for slot in self._slots:
+            slot.cancel()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _slot(self) -> None:
+        """Run waiting async attempts one after another; park while there are none."""
+        todo = self._todo
+        ran = 0
+        while True:
+            if not todo:
+                wake = self._loop.create_future()
+                self._parked.append(wake)
+                await wake
+                continue
+            await self._run_async(todo.popleft())
+            ran += 1
+            if ran % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # attempts that never wait must not starve the loop
 
     async def _run_async(self, attempt: Attempt) -> None:
         _METER.set(

@@ -18,19 +18,33 @@ local agent = ARGV[1]
 local kept = {}
 local late = 0
 
-for i = 2, #ARGV do
-  local ok, o = pcall(cjson.decode, ARGV[i])
-  local held = false
+-- The lease and task of an outcome. The worker writes {"lease":"<hex>","task":"<id>",... first,
+-- read here without decoding the rest (the result may be large); any other text is decoded.
+local function lease_and_task(text)
+  local lease, task = string.match(text, '^{"lease":"([%w_-]+)","task":"([^"\\]*)",')
+  if lease then
+    return lease, task
+  end
+  local ok, o = pcall(cjson.decode, text)
   if ok and type(o) == 'table' and type(o.lease) == 'string' and type(o.task) == 'string' then
-    local value = redis.call('HGET', leases_key, o.lease)
+    return o.lease, o.task
+  end
+  return nil, nil
+end
+
+for i = 2, #ARGV do
+  local lease, task = lease_and_task(ARGV[i])
+  local held = false
+  if lease then
+    local value = redis.call('HGET', leases_key, lease)
     if value then
-      local want = agent .. ' ' .. o.task .. ' '
+      local want = agent .. ' ' .. task .. ' '
       -- the rest after agent and task is the epoch, which holds no space
       held = string.sub(value, 1, #want) == want and not string.find(value, ' ', #want + 1, true)
     end
   end
   if held then
-    redis.call('HDEL', leases_key, o.lease)
+    redis.call('HDEL', leases_key, lease)
     kept[#kept + 1] = ARGV[i]
   else
     late = late + 1
