@@ -187,3 +187,18 @@ def test_a_second_process_with_a_live_agents_id_exits_2_naming_the_id(
             assert second.process.wait(timeout=30) == 2
             assert "--id: agent 'w1' is registered by another live process" in second.output()
         assert first.process.poll() is None
+
+
+def test_a_worker_warns_when_redis_may_lose_or_evict_the_swarms_state(
+    server: RedisServer, sync_redis: Redis, tmp_path: Path
+) -> None:
+    sync_redis.config_set("maxmemory-policy", "allkeys-lru")
+    sync_redis.config_set("appendonly", "no")
+    try:
+        with worker_process(server.url, "w1", tmp_path) as w:
+            registered(sync_redis, "w1")
+            assert "maxmemory-policy allkeys-lru" in w.output()
+            assert "appendonly no" in w.output()
+    finally:
+        sync_redis.config_set("maxmemory-policy", "noeviction")
+        sync_redis.config_set("appendonly", "yes")
