@@ -269,6 +269,8 @@ def test_store_urls_and_ids_are_checked_naming_the_field(server: RedisServer) ->
             Client(server.url + "?swarm=t1", "t2")
         with pytest.raises(ConfigError, match="swarm_id: missing"):
             Client(server.url)
+        with pytest.raises(ConfigError, match="store: cannot use .*bogus"):
+            await Client(server.url + "?bogus=1", "t1").connect()
         with pytest.raises(ConfigError, match="store: 'http://x' is not a redis"):
             Client("http://x", "t1")
         with pytest.raises(ConfigError, match="client_id"):
@@ -280,3 +282,18 @@ def test_store_urls_and_ids_are_checked_naming_the_field(server: RedisServer) ->
             await Client(server.url, "t1").submit(1)
 
     asyncio.run(main())
+
+
+def test_a_password_in_the_store_url_never_reaches_an_error_message() -> None:
+    with pytest.raises(ConfigError) as info:
+        Client("redis://user:s3cret@127.0.0.1:1/0?swarm=t1&bogus", "t1")
+    assert "s3cret" not in str(info.value)
+
+    async def main() -> str:
+        with pytest.raises(ConfigError) as info:
+            async with Client(f"redis://:s3cret@127.0.0.1:{free_port()}/0", "t1"):
+                pass
+        return str(info.value)
+
+    message = asyncio.run(main())
+    assert "s3cret" not in message and ":***@127.0.0.1" in message

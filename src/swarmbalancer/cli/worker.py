@@ -42,7 +42,7 @@ def worker(
     handler, report the outcomes. SIGTERM or Ctrl-C drains it (finishes what it took), then it
     exits 0; a second signal exits at once."""
     from swarmbalancer.cli.app import _load_handler
-    from swarmbalancer.cluster.connect import TRANSIENT, split_store_url
+    from swarmbalancer.cluster.connect import TRANSIENT, redact, split_store_url
     from swarmbalancer.worker import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -66,5 +66,5 @@ def worker(
     except SwarmBalancerError as exc:
         raise fail(str(exc)) from None
     except TRANSIENT as exc:  # the server never answered while joining
-        raise fail(f"--store: cannot reach redis at {store!r} ({exc})") from None
+        raise fail(f"--store: cannot reach redis at {redact(store)!r} ({exc})") from None
     raise typer.Exit(status)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import logging
 import time
 import uuid
 from collections.abc import Iterable
@@ -23,7 +22,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 
 from swarmbalancer.cluster import rows
-from swarmbalancer.cluster.connect import TRANSIENT, connect, split_store_url
+from swarmbalancer.cluster.connect import TRANSIENT, connect, redact, split_store_url
 from swarmbalancer.cluster.handle import RemoteHandle
 from swarmbalancer.cluster.keys import SwarmKeys, check_agent_id
 from swarmbalancer.cluster.replies import Replies
@@ -32,8 +31,6 @@ from swarmbalancer.errors import ConfigError, NotRunning, TaskRejected
 from swarmbalancer.model import MAX_RETRIES, Priority, Task
 from swarmbalancer.runtime.jobs import check_keywords, merged
 from swarmbalancer.store.record import TaskRecord
-
-log = logging.getLogger("swarmbalancer.cluster")
 
 #: The most rows (or ids) one script call carries.
 BATCH = 1000
@@ -117,7 +114,7 @@ class Client:
             await client.ping()
         except TRANSIENT as exc:
             await client.aclose()
-            raise ConfigError(f"store: cannot reach {self.url!r} ({exc})") from None
+            raise ConfigError(f"store: cannot reach {redact(self.url)!r} ({exc})") from None
         self._redis = client
         self._submit = async_script(client, "submit")
         keys = self.keys

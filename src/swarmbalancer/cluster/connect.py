@@ -26,6 +26,16 @@ TRANSIENT: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutErro
 _SCHEMES = ("redis", "rediss")
 
 
+def redact(url: str) -> str:
+    """The URL with its password replaced by `***`, fit for a message or a log line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
 def split_store_url(url: str, swarm_id: str | None) -> tuple[str, str]:
     """The Redis URL (without `swarm=`) and the swarm id; ConfigError naming `store` or
     `swarm_id` when either is missing or malformed, or when the two disagree."""
@@ -33,11 +43,11 @@ def split_store_url(url: str, swarm_id: str | None) -> tuple[str, str]:
         raise ConfigError(f"store: expected a redis:// URL, got {type(url).__name__}")
     parts = urlsplit(url.strip())
     if parts.scheme not in _SCHEMES or not parts.netloc:
-        raise ConfigError(f"store: {url!r} is not a redis:// or rediss:// URL")
+        raise ConfigError(f"store: {redact(url)!r} is not a redis:// or rediss:// URL")
     try:
         query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
     except ValueError:
-        raise ConfigError(f"store: {url!r} has a malformed query") from None
+        raise ConfigError(f"store: {redact(url)!r} has a malformed query") from None
     named = [v for k, v in query if k == "swarm"]
     rest = [(k, v) for k, v in query if k != "swarm"]
     if named and swarm_id is not None and named[-1] != swarm_id:
@@ -58,7 +68,7 @@ def connect(url: str, *, socket_timeout: float | None = 10.0) -> Redis:
     naming `store` when redis-py cannot read the URL.
     """
     try:
-        return Redis.from_url(
+        client = Redis.from_url(
             url,
             socket_timeout=socket_timeout,
             socket_connect_timeout=5.0,
@@ -66,8 +76,11 @@ def connect(url: str, *, socket_timeout: float | None = 10.0) -> Redis:
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
             health_check_interval=30,
         )
+        # an option of the URL redis-py does not know fails here, not at the first command
+        client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"store: cannot use {url!r} ({exc})") from None
+        raise ConfigError(f"store: cannot use {redact(url)!r} ({exc})") from None
+    return client
 
 
 async def durability_warnings(client: Redis) -> list[str]:

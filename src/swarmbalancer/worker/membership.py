@@ -11,8 +11,8 @@ import socket
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from swarmbalancer.cluster.connect import TRANSIENT
 from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.cluster.scripts import async_script
 from swarmbalancer.errors import ConfigError
@@ -124,5 +124,5 @@ class Heartbeat:
                 pass
             try:
                 await self._membership.beat()
-            except TRANSIENT as exc:
-                log.warning("heartbeat: redis unavailable (%s)", exc)
+            except (RedisError, OSError) as exc:  # the next beat tries again
+                log.warning("heartbeat: %s", exc)

@@ -8,6 +8,7 @@ import asyncio
 import logging
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from swarmbalancer.cluster.connect import TRANSIENT
 from swarmbalancer.cluster.keys import SwarmKeys
@@ -64,10 +65,13 @@ class Reporter:
         while True:
             try:
                 kept = await self._script(keys=self._keys, args=[self._agent_id, *outcomes])
-            except TRANSIENT as exc:
+            except (RedisError, OSError) as exc:
                 # if the server ran the script before the connection broke, sending again
-                # finds the leases gone: those outcomes count as late, none is recorded twice
-                log.warning("report: redis unavailable (%s); retrying in %.2fs", exc, pause)
+                # finds the leases gone: those outcomes count as late, none is recorded twice.
+                # Any other error (the server refusing writes: OOM, read-only) is retried too,
+                # loudly: the outcomes are kept until the server takes them.
+                level = logging.WARNING if isinstance(exc, TRANSIENT) else logging.ERROR
+                log.log(level, "report: %s; retrying in %.2fs", exc, pause)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 1.0)
                 continue
