@@ -17,7 +17,7 @@ from redisserver import RedisServer, free_port
 from swarmbalancer import Client, Job, TaskFailed
 from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.cluster.scripts import source
-from swarmbalancer.errors import ConfigError, NotRunning, TaskRejected
+from swarmbalancer.errors import ConfigError, NotRunning, StoreError, TaskRejected
 
 pytest_plugins = ["edgeredis"]
 pytestmark = pytest.mark.timeout(30)
@@ -297,3 +297,18 @@ def test_a_password_in_the_store_url_never_reaches_an_error_message() -> None:
 
     message = asyncio.run(main())
     assert "s3cret" not in message and ":***@127.0.0.1" in message
+
+
+def test_a_server_out_of_reach_is_a_store_error_naming_the_store(server: RedisServer) -> None:
+    async def main() -> None:
+        async with Client(server.url, "t1") as client:
+            server.stop()
+            with pytest.raises(StoreError, match="store: redis at .* is unavailable"):
+                await client.submit(1)
+            with pytest.raises(StoreError, match="store: redis at"):
+                await client.result("x")
+
+    try:
+        asyncio.run(main())
+    finally:
+        server.start()

@@ -14,25 +14,26 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 from redis.asyncio import Redis
 
-from swarmbalancer.cluster import rows
+from swarmbalancer.cluster import dead, rows
 from swarmbalancer.cluster.connect import TRANSIENT, connect, redact, split_store_url
 from swarmbalancer.cluster.handle import RemoteHandle
 from swarmbalancer.cluster.keys import SwarmKeys, check_agent_id
 from swarmbalancer.cluster.replies import Replies
 from swarmbalancer.cluster.scripts import async_script
-from swarmbalancer.errors import ConfigError, NotRunning, TaskRejected
+from swarmbalancer.errors import ConfigError, NotRunning, StoreError, TaskRejected
 from swarmbalancer.model import MAX_RETRIES, Priority, Task
 from swarmbalancer.runtime.jobs import check_keywords, merged
 from swarmbalancer.store.record import TaskRecord
 
-#: The most rows (or ids) one script call carries.
+#: The most rows one script call carries.
 BATCH = 1000
 
 
@@ -119,7 +120,6 @@ class Client:
         self._submit = async_script(client, "submit")
         keys = self.keys
         self._submit_keys = [keys.seq, keys.tasks, keys.idem, keys.inbox]
-        self._requeue = async_script(client, "requeue")
         self._replies = Replies(client, keys, self.id)
         self._replies.start()
 
@@ -302,9 +302,17 @@ class Client:
                         )
                         answers.extend(json.loads(answer))  # one JSON text per call
                 except Exception as exc:
+                    if isinstance(exc, TRANSIENT):
+                        where = redact(self.url)
+                        error: Exception = StoreError(
+                            f"store: redis at {where!r} is unavailable ({exc})"
+                        )
+                        error.__cause__ = exc
+                    else:
+                        error = exc
                     for r in requests:
                         if not r.answer.done():
-                            r.answer.set_exception(exc)
+                            r.answer.set_exception(error)
                     continue
                 at = 0
                 for r in requests:
@@ -368,7 +376,12 @@ class Client:
         handle = RemoteHandle(task_id, asyncio.get_running_loop(), replies.waiting)
         handle.created = False
         replies.expect(handle)
-        await replies.adopt([task_id])
+        try:
+            with self._reaching():
+                await replies.adopt([task_id])
+        except StoreError:
+            replies.forget(handle)
+            raise
         if handle.done() and not handle.cancelled():
             error = handle.exception()
             if isinstance(error, TaskRejected):
@@ -379,41 +392,30 @@ class Client:
 
     async def result(self, task_id: str) -> TaskRecord | None:
         """What the swarm recorded about a task (state, attempt, result, error), or None."""
-        text = await self._client().hget(self.keys.tasks, task_id)
+        with self._reaching():
+            text = await self._client().hget(self.keys.tasks, task_id)
         return None if text is None else rows.record_of(rows.parse(text))
 
     async def dead_letters(self, limit: int | None = None) -> list[TaskRecord]:
         """Tasks that failed after their last retry, oldest first (at most `limit`)."""
-        client = self._client()
-        stop = -1 if limit is None else max(limit, 1) - 1
-        entries = cast(
-            list[tuple[bytes, float]],
-            await client.zrange(self.keys.dead, 0, stop, withscores=True),
-        )
-        records: list[TaskRecord] = []
-        for first in range(0, len(entries), BATCH):
-            chunk = entries[first : first + BATCH]
-            ids = [raw.decode() for raw, _ in chunk]
-            found = await client.hmget(self.keys.tasks, ids)
-            for task_id, (_, when), text in zip(ids, chunk, found, strict=True):
-                if text is None:  # the row's retention passed: what the set still knows
-                    records.append(TaskRecord(task_id, "failed", 0, None, None, float(when)))
-                else:
-                    records.append(rows.record_of(rows.parse(text)))
-        return records
+        with self._reaching():
+            return await dead.dead_letters(self._client(), self.keys, limit)
 
     async def requeue(self, ids: Iterable[str]) -> list[str]:
         """Take dead letters back: each runs again from attempt 0. Returns the ids requeued
         (ids that are not dead letters are skipped)."""
-        self._client()
-        wanted = list(ids)
-        for task_id in wanted:
-            if not isinstance(task_id, str) or not task_id:
-                raise TaskRejected(f"task_id: {task_id!r} is not a non-empty string")
-        k = self.keys
-        keys = [k.tasks, k.dead, k.inbox, k.finished, k.counters]
-        done: list[str] = []
-        for first in range(0, len(wanted), BATCH):
-            answer = await self._requeue(keys=keys, args=wanted[first : first + BATCH])
-            done.extend(raw.decode() if isinstance(raw, bytes) else str(raw) for raw in answer)
-        return done
+        with self._reaching():
+            return await dead.requeue(self._client(), self.keys, ids)
+
+    @contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """Redis out of reach (after redis-py's retries) as a StoreError."""
+        try:
+            yield
+        except TRANSIENT as exc:
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: BaseException) -> StoreError:
+        error = StoreError(f"store: redis at {redact(self.url)!r} is unavailable ({exc})")
+        error.__cause__ = exc
+        return error
