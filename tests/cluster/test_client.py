@@ -269,7 +269,7 @@ def test_store_urls_and_ids_are_checked_naming_the_field(server: RedisServer) ->
             Client(server.url + "?swarm=t1", "t2")
         with pytest.raises(ConfigError, match="swarm_id: missing"):
             Client(server.url)
-        with pytest.raises(ConfigError, match="store: cannot use .*bogus"):
+        with pytest.raises(ConfigError, match=r"store: cannot use .*bogus"):
             await Client(server.url + "?bogus=1", "t1").connect()
         with pytest.raises(ConfigError, match="store: 'http://x' is not a redis"):
             Client("http://x", "t1")
@@ -303,7 +303,7 @@ def test_a_server_out_of_reach_is_a_store_error_naming_the_store(server: RedisSe
     async def main() -> None:
         async with Client(server.url, "t1") as client:
             server.stop()
-            with pytest.raises(StoreError, match="store: redis at .* is unavailable"):
+            with pytest.raises(StoreError, match=r"store: redis at .* is unavailable"):
                 await client.submit(1)
             with pytest.raises(StoreError, match="store: redis at"):
                 await client.result("x")
