@@ -43,7 +43,7 @@ def worker(
     exits 0; a second signal exits at once."""
     from swarmbalancer.cli.app import _load_handler
     from swarmbalancer.cluster.connect import TRANSIENT, redact, split_store_url
-    from swarmbalancer.worker import Worker
+    from swarmbalancer.worker.process import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:

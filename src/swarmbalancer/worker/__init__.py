@@ -1,8 +1,7 @@
 """`swarmbalancer worker`: one agent of a swarm across machines, as its own process. It
 registers in Redis, heartbeats, takes the leases the leader hands it, runs the user's handler
-and reports the outcomes in batches (docs/distributed.md)."""
+and reports the outcomes in batches (docs/distributed.md).
 
-from swarmbalancer.worker.options import WorkerOptions
-from swarmbalancer.worker.process import Worker
-
-__all__ = ["Worker", "WorkerOptions"]
+`process.Worker` is the process; `options.WorkerOptions` its settings. Nothing is imported
+here, so the CLI can read the options without loading redis.
+"""
