@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from swarmbalancer.clock import Clock, ManualClock, MonotonicClock
+    from swarmbalancer.cluster.client import Client
     from swarmbalancer.config import BalancerConfig, load_config
     from swarmbalancer.coordinator import Assignment, Coordinator, Outcome
     from swarmbalancer.errors import (
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _WHERE = {
+    "Client": "cluster.client",
     "Clock": "clock",
     "ManualClock": "clock",
     "MonotonicClock": "clock",
@@ -90,6 +92,7 @@ __all__ = [
     "BreakerState",
     "CircuitBreaker",
     "CircuitOpenError",
+    "Client",
     "Clock",
     "ConfigError",
     "Coordinator",

@@ -315,6 +315,17 @@ def _register_live_commands() -> None:
 _register_live_commands()
 
 
+def _register_cluster_commands() -> None:
+    from swarmbalancer.cli.deadletters import dead_letters
+    from swarmbalancer.cli.worker import worker
+
+    app.command("worker")(worker)
+    app.command("dead-letters")(dead_letters)
+
+
+_register_cluster_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -16,6 +16,7 @@ from swarmbalancer.store.codec import encode_payload
 from swarmbalancer.store.record import RecordState, TaskRecord
 
 _decode = json.loads
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
 def new_row(task: Task, *, client: str | None, wall: float, max_payload_bytes: int) -> str:
@@ -47,7 +48,7 @@ def new_row(task: Task, *, client: str | None, wall: float, max_payload_bytes: i
         "finished_wall": None,
         "client": client,
     }
-    text = json.dumps(head, separators=(",", ":"), allow_nan=False)
+    text = _encode(head)
     # The payload is spliced in as already-encoded JSON, so it is encoded (and measured) once.
     return text[:-1] + ',"payload":' + payload + "}"
 

@@ -1,0 +1,112 @@
+"""Opening a swarm's Redis from a store URL: `redis://` or `rediss://` (password, TLS and
+options as redis-py reads them), the swarm id from `--swarm-id` or a `?swarm=ID` query, and a
+client that rides out a server restart (it reconnects and retries; the callers retry on top).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from swarmbalancer.cluster.keys import check_swarm_id
+from swarmbalancer.errors import ConfigError
+
+log = logging.getLogger("swarmbalancer.cluster")
+
+#: What a lost or restarting server raises; callers wait and try again.
+TRANSIENT: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+_SCHEMES = ("redis", "rediss")
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by `***`, fit for a message or a log line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def split_store_url(url: str, swarm_id: str | None) -> tuple[str, str]:
+    """The Redis URL (without `swarm=`) and the swarm id; ConfigError naming `store` or
+    `swarm_id` when either is missing or malformed, or when the two disagree."""
+    if not isinstance(url, str):
+        raise ConfigError(f"store: expected a redis:// URL, got {type(url).__name__}")
+    parts = urlsplit(url.strip())
+    if parts.scheme not in _SCHEMES or not parts.netloc:
+        raise ConfigError(f"store: {redact(url)!r} is not a redis:// or rediss:// URL")
+    try:
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        raise ConfigError(f"store: {redact(url)!r} has a malformed query") from None
+    named = [v for k, v in query if k == "swarm"]
+    rest = [(k, v) for k, v in query if k != "swarm"]
+    if named and swarm_id is not None and named[-1] != swarm_id:
+        raise ConfigError(
+            f"swarm_id: {swarm_id!r} differs from the URL's swarm={named[-1]!r}; give one"
+        )
+    chosen = swarm_id if swarm_id is not None else (named[-1] if named else None)
+    if chosen is None:
+        raise ConfigError("swarm_id: missing; pass --swarm-id ID (or ?swarm=ID in the URL)")
+    plain = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), ""))
+    return plain, check_swarm_id(chosen)
+
+
+def connect(url: str, *, socket_timeout: float | None = 10.0) -> Redis:
+    """An asyncio client for a Redis URL that reconnects with a short exponential backoff.
+
+    Blocking reads (BLMPOP) must block for less than `socket_timeout`. Raises ConfigError
+    naming `store` when redis-py cannot read the URL.
+    """
+    try:
+        client = Redis.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=5.0,
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 6),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            health_check_interval=30,
+        )
+        # an option of the URL redis-py does not know fails here, not at the first command
+        client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"store: cannot use {redact(url)!r} ({exc})") from None
+    return client
+
+
+async def durability_warnings(client: Redis) -> list[str]:
+    """What in the server's settings can lose a swarm's state: `appendonly no` (a restart
+    loses everything since the last snapshot) or an eviction policy other than `noeviction`
+    (Redis may delete task rows under memory pressure). Empty when CONFIG GET is refused."""
+    try:
+        settings: dict[Any, Any] = dict(await client.config_get("appendonly"))
+        settings.update(await client.config_get("maxmemory-policy"))
+    except RedisError:
+        return []
+    found = {_text(k): _text(v) for k, v in settings.items()}
+    warnings = []
+    if found.get("appendonly", "yes") != "yes":
+        warnings.append(
+            "redis runs with appendonly no: a server restart loses what happened since its "
+            "last snapshot (set appendonly yes)"
+        )
+    policy = found.get("maxmemory-policy", "noeviction")
+    if policy != "noeviction":
+        warnings.append(
+            f"redis runs with maxmemory-policy {policy}: it may evict a swarm's keys under "
+            "memory pressure (set maxmemory-policy noeviction)"
+        )
+    return warnings
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
