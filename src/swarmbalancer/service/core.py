@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from swarmbalancer.errors import AgentError, TaskRejected
+from swarmbalancer.metrics.snapshot import Snapshot, take_snapshot
 from swarmbalancer.runtime.balancer import Balancer
 from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.runtime.jobs import Job
@@ -25,7 +26,9 @@ class Service:
         self.settings = settings
         self.balancer = Balancer(settings.config, store=settings.store)
         self.hub = AgentHub(settings.heartbeat_timeout)
-        self.metrics = ServiceMetrics(self.balancer)
+        self.metrics = ServiceMetrics(
+            self.balancer, max_agents=settings.max_agents, max_tenants=settings.max_tenant_labels
+        )
         self.book = TaskBook(settings.keep_finished, self.metrics.task_ended)
 
     async def start(self) -> None:
@@ -37,6 +40,12 @@ class Service:
         for agent in self.hub.agents.values():
             agent.wake()
         self.balancer.close()
+
+    def snapshot(self) -> Snapshot:
+        """The live swarm now: the report, the agents as the coordinator sees them, and the
+        decision and store timings; what the insight routes and the dashboard read."""
+        lb = self.balancer
+        return take_snapshot(lb.coordinator, lb.now(), lb.decision_timing)
 
     # -- tasks --------------------------------------------------------------------------------
     def _keywords(self, options: TaskOptions) -> dict[str, Any]:

@@ -21,6 +21,8 @@ class ServeSettings:
     silent (no poll, heartbeat or report) before its leases fail and their tasks are retried.
     `keep_finished` is how many finished tasks stay readable by id (a durable store keeps more).
     `workload` is a workload whose synthetic swarm the service hosts, in a loop (`serve --demo`).
+    `max_tenant_labels` bounds the `tenant` label of `/metrics`: the first that many tenants seen
+    keep their own label, later ones share `other`.
     """
 
     host: str = "127.0.0.1"
@@ -35,6 +37,11 @@ class ServeSettings:
     max_batch: int = 10_000
     keep_finished: int = 100_000
     workload: Workload | None = None
+    max_tenant_labels: int = 20
+
+    def __post_init__(self) -> None:
+        if self.max_tenant_labels < 0:
+            raise ConfigError(f"max_tenant_labels: must be >= 0, got {self.max_tenant_labels}")
 
 
 def is_loopback(host: str) -> bool:
