@@ -14,9 +14,11 @@ from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.runtime.jobs import Job
 from swarmbalancer.service.book import TaskBook, record_view, task_view
 from swarmbalancer.service.hub import AgentHub, RemoteAgent
+from swarmbalancer.service.live import LiveFeed
 from swarmbalancer.service.metrics import ServiceMetrics
 from swarmbalancer.service.schemas import AgentRegistration, BatchRequest, TaskOptions
 from swarmbalancer.service.settings import ServeSettings
+from swarmbalancer.service.tickets import StreamTickets
 
 
 class Service:
@@ -30,12 +32,17 @@ class Service:
             self.balancer, max_agents=settings.max_agents, max_tenants=settings.max_tenant_labels
         )
         self.book = TaskBook(settings.keep_finished, self.metrics.task_ended)
+        self.feed = LiveFeed(self, interval=settings.event_interval)
+        self.tickets = StreamTickets()
+        #: set as the server begins to shut down: open event streams end at once
+        self.closing = asyncio.Event()
 
     async def start(self) -> None:
         await self.balancer.start()
 
     async def stop(self) -> None:
         """Cancel what is left (a durable store keeps it for the next service) and close."""
+        self.closing.set()
         await self.balancer.stop(drain=False)
         for agent in self.hub.agents.values():
             agent.wake()
