@@ -199,6 +199,7 @@ def test_a_stream_ends_when_its_client_goes_away(open_service: Served) -> None:
     feed = open_service.app.state.service.feed
     wait_for(lambda: feed.streams == 0)
     with httpx.stream("GET", f"{open_service.url}/v1/events", timeout=10) as response:
-        next(events(response))
+        received = events(response)  # held: a generator let go closes its connection
+        next(received)
         assert feed.streams == 1
     wait_for(lambda: feed.streams == 0)  # the client closed: the stream's loop ended
