@@ -313,7 +313,7 @@
       const v = (ceiling * i) / 4;
       nodes.push(svg("line", { class: "grid", x1: left, x2: width - right, y1: y(v), y2: y(v) }));
       const label = svg("text", { class: "axis", x: left - 6, y: y(v) + 4, "text-anchor": "end" });
-      label.textContent = v >= 100 ? num(v) : num(v, v >= 10 ? 0 : 1);
+      label.textContent = num(v, Number.isInteger(v) ? 0 : v >= 10 ? 1 : 2);
       nodes.push(label);
     }
     const ticks = [
