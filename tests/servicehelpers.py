@@ -1,17 +1,23 @@
-"""Shared by the service tests: an app over httpx's ASGI transport, tokens, an HTTP agent."""
+"""Shared by the service tests: an app over httpx's ASGI transport or on a real uvicorn,
+tokens, an HTTP agent."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from swarmbalancer.service import ServeSettings, create_app
 from swarmbalancer.service.auth import TokenTable
+from swarmbalancer.service.server import ServiceServer
 
 TOKENS = {
     "admin-token-0123456789": {"role": "admin"},
@@ -83,3 +89,38 @@ async def http_agent(
 async def doubled(payload: Any) -> Any:
     await asyncio.sleep(0)
     return payload["n"] * 2
+
+
+class Served:
+    """`app` on a real uvicorn (the `serve` command's server) in a thread, on a free loopback
+    port; leaving the block shuts it down as Ctrl-C would."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="on")
+        self.server = ServiceServer(config, app.state.service)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_until_complete, args=(self.server.serve([self.sock]),)
+        )
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        return self
+
+    def stop(self, timeout: float = 15) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+    def __exit__(self, *_: Any) -> None:
+        self.stop()
+        if not self.thread.is_alive():
+            self.loop.close()
+        self.sock.close()

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from clihelpers import invoke
+from servicehelpers import Served
 from swarmbalancer.config import load_config
 from swarmbalancer.runtime.feeder import WorkloadFeeder
 from swarmbalancer.runtime.handles import TaskHandle
@@ -39,38 +36,9 @@ def completed(metrics: str) -> float:
     return float(match.group(1))
 
 
-class Served:
-    """A uvicorn server in a thread, serving `app` on a free loopback port."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self.loop.run_until_complete, args=(self.server.serve([self.sock]),)
-        )
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-        self.loop.close()
-        self.sock.close()
-
-    @property
-    def feeder(self) -> WorkloadFeeder:
-        feeder: WorkloadFeeder = self.app.state.feeder
-        return feeder
+def feeder_of(served: Served) -> WorkloadFeeder:
+    hosted: WorkloadFeeder = served.app.state.feeder
+    return hosted
 
 
 @pytest.fixture(scope="module")
@@ -99,13 +67,13 @@ def test_the_diagnosis_names_the_failing_agent_while_its_fault_is_active(demo: S
     seen_in_window: list[bool] = []
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not any(seen_in_window):
-        round_before, origin = demo.feeder.rounds, demo.feeder.origin
+        round_before, origin = feeder_of(demo).rounds, feeder_of(demo).origin
         assert origin is not None
         before = time.monotonic() - origin
         findings = httpx.get(f"{demo.url}/v1/diagnosis", params={"component": "agents"}).json()
         after = time.monotonic() - origin
         if (
-            demo.feeder.rounds == round_before
+            feeder_of(demo).rounds == round_before
             and FAILING["from"] <= before <= after <= FAILING["until"]
         ):
             named = {(f["kind"], f["subject"]) for f in findings["findings"]}
@@ -117,9 +85,9 @@ def test_the_diagnosis_names_the_failing_agent_while_its_fault_is_active(demo: S
 def test_metrics_move_and_the_workload_repeats(demo: Served) -> None:
     first = completed(httpx.get(f"{demo.url}/metrics").text)
     deadline = time.monotonic() + 45
-    while time.monotonic() < deadline and demo.feeder.rounds < 1:
+    while time.monotonic() < deadline and feeder_of(demo).rounds < 1:
         time.sleep(0.2)
-    assert demo.feeder.rounds >= 1, "the demo did not start a second round"
+    assert feeder_of(demo).rounds >= 1, "the demo did not start a second round"
     time.sleep(1.0)
     metrics = httpx.get(f"{demo.url}/metrics").text
     assert completed(metrics) > first

@@ -1,14 +1,19 @@
 """Token usage from HTTP agents in /v1/usage, the report and /metrics; agent metrics,
-diagnosis and rebalance routes with their roles."""
+diagnosis and rebalance routes with their roles; a slowed store or coordinator named by the
+diagnosis from the live timings."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from servicehelpers import ADMIN, READ, bearer, next_lease, register, serving, with_tokens
+from swarmbalancer.service import ServeSettings
 
 
 @pytest.mark.timeout(10)
@@ -68,5 +73,58 @@ def test_rebalance_plans_for_readers_applies_only_for_admins() -> None:
             assert bad.status_code == 422 and bad.json()["detail"].startswith("component:")
             missing = await client.get("/v1/agent-metrics?agent=zz", headers=bearer(READ))
             assert missing.status_code == 404
+
+    asyncio.run(main())
+
+
+def slowed(method: Any, seconds: float) -> Any:
+    """`method`, sleeping `seconds` first: an injected slow store or coordinator."""
+
+    def slow(*args: Any) -> Any:
+        time.sleep(seconds)
+        return method(*args)
+
+    return slow
+
+
+async def finding(client: Any, component: str, kind: str) -> dict[str, Any]:
+    reply = await client.get("/v1/diagnosis", params={"component": component})
+    found = [f for f in reply.json()["findings"] if f["kind"] == kind]
+    assert len(found) == 1, reply.json()
+    return dict(found[0])
+
+
+@pytest.mark.timeout(20)
+def test_a_slowed_store_is_named_with_its_flush_times(tmp_path: Path) -> None:
+    async def main() -> None:
+        settings = ServeSettings(store=f"sqlite:///{tmp_path / 'swarm.db'}")
+        async with serving(settings) as (app, client):
+            store = app.state.service.balancer.coordinator.store
+            store._rows = slowed(store._rows, 0.06)  # every flush that writes takes >= 60 ms
+            for n in range(25):  # each durable submit waits for its own flush
+                assert (await client.post("/v1/tasks", json={"payload": n})).status_code == 201
+            f = await finding(client, "task-queue", "store-latency")
+            assert f["evidence"]["p99_ms"] >= 60 and f["evidence"]["samples"] >= 20
+            assert f["evidence"]["rows"] >= 25 and "synchronous" in f["suggestion"]
+            assert not [
+                x
+                for x in (await client.get("/v1/diagnosis")).json()["findings"]
+                if x["kind"] == "coordinator-time"
+            ]
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(20)
+def test_a_slowed_coordinator_is_named_with_its_decision_times() -> None:
+    async def main() -> None:
+        async with serving() as (app, client):
+            coordinator = app.state.service.balancer.coordinator
+            coordinator.dispatch = slowed(coordinator.dispatch, 0.06)
+            for n in range(25):  # each submit is dispatched in its own loop iteration
+                assert (await client.post("/v1/tasks", json={"payload": n})).status_code == 201
+            f = await finding(client, "swarm-coordination", "coordinator-time")
+            assert f["evidence"]["p99_ms"] >= 60 and f["evidence"]["samples"] >= 20
+            assert f["severity"] > 0 and "batches" in f["suggestion"]
 
     asyncio.run(main())

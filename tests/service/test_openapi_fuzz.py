@@ -60,6 +60,7 @@ ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/v1/usage"): READERS,
     ("GET", "/v1/diagnosis"): READERS,
     ("POST", "/v1/rebalance"): READERS,  # `apply=true`: admin only
+    ("POST", "/v1/events/session"): READERS,
 }
 #: Refusals that come before the caller is known: the body limit's 413 and 415, and FastAPI's
 #: 400 or 422 for a body that is not JSON text at all (read before the dependencies run).
@@ -144,12 +145,13 @@ def _admitted(case: Any, role: Role) -> bool:
     return True
 
 
-def test_the_schema_lists_every_route_but_mcp_and_the_role_table_covers_it() -> None:
+def test_the_schema_lists_every_route_but_the_streams_and_the_role_table_covers_it() -> None:
     operations = {
         (method.upper(), path) for path, items in APP.openapi()["paths"].items() for method in items
     }
     assert operations == set(ROLES)
     assert all(not path.startswith("/mcp") for _, path in operations)
+    assert ("GET", "/v1/events") not in operations  # never ends: tested in test_events.py
 
 
 @SCHEMA.parametrize()

@@ -23,6 +23,7 @@ def serve(
     from swarmbalancer.service import ServeSettings, create_app
     from swarmbalancer.service.auth import TokenTable
     from swarmbalancer.service.demo import demo_settings
+    from swarmbalancer.service.server import ServiceServer
 
     tokens = TokenTable.from_file(token_file) if token_file is not None else TokenTable()
     if workload is None:
@@ -30,4 +31,5 @@ def serve(
     else:
         settings = demo_settings(workload, config, host=host, port=port, store=store, tokens=tokens)
     app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, server_header=False, proxy_headers=False)
+    server = uvicorn.Config(app, host=host, port=port, server_header=False, proxy_headers=False)
+    ServiceServer(server, app.state.service).run()

@@ -134,10 +134,12 @@ def build_server(swarm: LiveSwarm) -> SwarmServer:
     ) -> dict[str, Any]:
         """Ranked findings from the live swarm (the diagnosis `bottleneck-analyze` and
         /v1/diagnosis give): failing, slow and saturated agents, queue growth, aging pressure,
-        uneven load; each with its evidence and a setting to try."""
+        uneven load, coordinator decision time, store latency; each with its evidence and a
+        setting to try."""
         require(ctx, "analyze bottlenecks", Role.READ, Role.SUBMIT)
         balancer = swarm.balancer
-        findings = diagnose(take_snapshot(balancer.coordinator, balancer.now()), component)
+        snapshot = take_snapshot(balancer.coordinator, balancer.now(), balancer.decision_timing)
+        findings = diagnose(snapshot, component)
         return {
             "component": component,
             "findings": [f.to_dict() for f in findings[:top]],

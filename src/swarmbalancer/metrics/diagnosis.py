@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args
 
 from swarmbalancer.errors import ConfigError
 from swarmbalancer.metrics.snapshot import AgentFigures, Snapshot
+from swarmbalancer.metrics.timing import TimerFigures
 
 #: What `component` may name: the seed's names; `all` and `load-balancer` mean every check.
 Component = Literal["all", "load-balancer", "agents", "task-queue", "swarm-coordination"]
@@ -31,6 +32,15 @@ GROWTH_RATIO = 1.1
 AGING_FACTOR = 2.0
 #: Imbalance: Jain's index of utilizations below this while agents hold queues.
 UNEVEN_JAIN = 0.8
+#: Coordinator decision time: its dispatches and timer ticks take this share of the wall time,
+#: or their p99 holds the event loop this long (over at least `MIN_TIMED` timed calls).
+DECISION_BUSY_SHARE = 0.5
+DECISION_P99_MS = 50.0
+#: Store latency: a durable store's flushes (those that wrote rows) have a p99 above this, or
+#: take this share of the wall time.
+FLUSH_P99_MS = 50.0
+FLUSH_BUSY_SHARE = 0.3
+MIN_TIMED = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +75,8 @@ def diagnose(snapshot: Snapshot, component: str = "all") -> list[Finding]:
         *_queue_growth(snapshot),
         *_aging(snapshot),
         *_uneven(snapshot),
+        *_decision_time(snapshot.decision),
+        *_store_latency(snapshot.flush),
     ]
     if component not in ("all", "load-balancer"):
         findings = [f for f in findings if f.component == component]
@@ -246,5 +258,71 @@ def _uneven(s: Snapshot) -> list[Finding]:
                 "queued_at_agents": s.agent_queued,
             },
             suggestion="lower stealThreshold or migrationThreshold; use strategy adaptive",
+        )
+    ]
+
+
+def _timed_severity(f: TimerFigures, busy_limit: float, p99_limit: float) -> float | None:
+    """Severity of a timer over its limits (its busy share, or its p99 against four times the
+    limit), or None when it stays under both or has too few samples to tell."""
+    if f.samples < MIN_TIMED or (f.busy_share < busy_limit and f.p99_ms < p99_limit):
+        return None
+    return min(1.0, max(f.busy_share, f.p99_ms / (4.0 * p99_limit)))
+
+
+def _timer_evidence(f: TimerFigures) -> dict[str, Any]:
+    return {
+        "busy_share": f.busy_share,
+        "p50_ms": f.p50_ms,
+        "p99_ms": f.p99_ms,
+        "max_ms": f.max_ms,
+        "samples": f.samples,
+        "window_s": f.span_s,
+    }
+
+
+def _decision_time(f: TimerFigures | None) -> list[Finding]:
+    severity = None if f is None else _timed_severity(f, DECISION_BUSY_SHARE, DECISION_P99_MS)
+    if f is None or severity is None:
+        return []
+    per_task = "" if f.per_item_us is None else f", {f.per_item_us:.0f} µs per task placed"
+    return [
+        Finding(
+            kind="coordinator-time",
+            component="swarm-coordination",
+            severity=severity,
+            subject=None,
+            summary=f"the coordinator's decisions take {f.busy_share:.0%} of the time "
+            f"(p99 {f.p99_ms:.1f} ms per dispatch or tick{per_task})",
+            evidence={**_timer_evidence(f), "tasks_placed": f.items, "per_task_us": f.per_item_us},
+            suggestion="submit in batches (submit_many, /v1/tasks/batch) so one dispatch places "
+            "many tasks; raise checkInterval and lower maxMoves so rebalancing and stealing "
+            "cost less; strategy least_connections decides without the adaptive model's search; "
+            "split a very large swarm over several coordinators",
+        )
+    ]
+
+
+def _store_latency(f: TimerFigures | None) -> list[Finding]:
+    severity = None if f is None else _timed_severity(f, FLUSH_BUSY_SHARE, FLUSH_P99_MS)
+    if f is None or severity is None:
+        return []
+    return [
+        Finding(
+            kind="store-latency",
+            component="task-queue",
+            severity=severity,
+            subject=None,
+            summary=f"the store's flushes take {f.p99_ms:.1f} ms (p99) and {f.busy_share:.0%} "
+            "of the time; every durable submit waits for one",
+            evidence={
+                **_timer_evidence(f),
+                "rows": f.items,
+                "rows_per_flush": f.items / f.samples,
+            },
+            suggestion="submit in batches (one commit per batch); use ?synchronous=normal "
+            "rather than full in the store URL unless a power cut must lose nothing; keep the "
+            "file on a local disk, not a network filesystem; a shorter resultRetention keeps "
+            "the file and its purges small",
         )
     ]

@@ -1,5 +1,6 @@
 """A snapshot of a live swarm: the report plus what only the coordinator knows now (learned
-speeds, error rates, breakers, queues), the input of `diagnosis` and of `agent-metrics`."""
+speeds, error rates, breakers, queues) and the runtime's timings (decision time, store flushes),
+the input of `diagnosis`, of `agent-metrics` and of the service's dashboard."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from swarmbalancer.coordinator import Coordinator
+from swarmbalancer.metrics.timing import RollingTimer, TimerFigures
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +46,16 @@ class Snapshot:
     shared_queued: int
     agent_queued: int
     aging_interval: float
+    decision: TimerFigures | None = None  # the coordinator's dispatches and ticks, live only
+    flush: TimerFigures | None = None  # a durable store's flushes that wrote rows
 
 
-def take_snapshot(coordinator: Coordinator, now: float) -> Snapshot:
+def take_snapshot(
+    coordinator: Coordinator, now: float, decisions: RollingTimer | None = None
+) -> Snapshot:
     """Read the coordinator's state at `now` (moves a breaker whose timeout passed to
-    half-open, as routing would)."""
+    half-open, as routing would), with the runtime's `decisions` timer when it has one
+    (`Balancer.decision_timing`) and the store's flush timer when it keeps one."""
     report = coordinator.report()
     rows = {row["id"]: row for row in report["per_agent"]}
     agents = []
@@ -84,4 +91,13 @@ def take_snapshot(coordinator: Coordinator, now: float) -> Snapshot:
         shared_queued=shared,
         agent_queued=bound,
         aging_interval=coordinator.config.aging_interval,
+        decision=None if decisions is None else decisions.figures(),
+        flush=flush_figures(coordinator),
     )
+
+
+def flush_figures(coordinator: Coordinator) -> TimerFigures | None:
+    """The store's flush timings, when it keeps them (`SqliteStore.flush_timing`; any store may
+    offer a `RollingTimer` under that name); None for the memory store."""
+    timer = getattr(coordinator.store, "flush_timing", None)
+    return timer.figures() if isinstance(timer, RollingTimer) else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Iterable
@@ -15,6 +16,7 @@ from swarmbalancer.clock import Clock, MonotonicClock
 from swarmbalancer.config import BalancerConfig, load_config
 from swarmbalancer.coordinator import Coordinator
 from swarmbalancer.errors import AgentError, ConfigError
+from swarmbalancer.metrics.timing import RollingTimer
 from swarmbalancer.model import AgentSpec, Priority
 from swarmbalancer.policies.rebalance import Migration
 from swarmbalancer.runtime.durability import Durability
@@ -89,6 +91,8 @@ class Balancer(Worker, Submission, Durability):
         self._durable = self._store.durable
         self._flushed = []
         self._unhandled = []
+        #: the coordinator's decision time: each dispatch and timer tick (bottleneck-analyze)
+        self.decision_timing = RollingTimer()
         self._recover()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -420,7 +424,9 @@ class Balancer(Worker, Submission, Durability):
         if loop is None or self._stopping:
             return
         coord = self._coord
+        started = time.perf_counter()
         assignments = coord.dispatch(self._now() if now is None else now)
+        self.decision_timing.since(started, len(assignments))
         for task in coord.take_abandoned():
             self._abandoned(task)
         for a in assignments:
@@ -449,7 +455,9 @@ class Balancer(Worker, Submission, Durability):
         if self._stopping:
             return
         now = self._now()
+        started = time.perf_counter()
         self._coord.tick(now)
+        self.decision_timing.since(started)
         self._pump(now)
 
 

@@ -52,6 +52,7 @@ def own_agent(principal: Principal, agent_id: str) -> None:
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 Reader = Annotated[Principal, Depends(require(Role.READ, Role.SUBMIT))]
 Submitter = Annotated[Principal, Depends(require(Role.SUBMIT))]
 AgentCaller = Annotated[Principal, Depends(require(Role.AGENT))]

@@ -13,7 +13,7 @@ from swarmbalancer.service.core import Service
 from swarmbalancer.service.demo import hosted_feeder, hosting
 from swarmbalancer.service.limits import BodyLimit
 from swarmbalancer.service.responses import EVERY_ROUTE
-from swarmbalancer.service.routes import agents, insight, system, tasks
+from swarmbalancer.service.routes import agents, dashboard, insight, system, tasks
 from swarmbalancer.service.settings import ServeSettings, check_bind
 
 
@@ -41,13 +41,14 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         title="swarmbalancer",
         version=__version__,
         description="A swarm's load balancer as a service: tasks, HTTP agents, configuration, "
-        "report and Prometheus metrics.",
+        "report, Prometheus metrics, and a live dashboard at / (its event stream, "
+        "GET /v1/events, is not listed here: it never ends by itself).",
         lifespan=lifespan,
         responses=EVERY_ROUTE,
     )
     app.state.service = service
     app.state.feeder = feeder
-    for router in (tasks.router, agents.router, system.router, insight.router):
+    for router in (tasks.router, agents.router, system.router, insight.router, dashboard.router):
         app.include_router(router)
     app.router.routes.append(mcp.route)
     errors.install(app)

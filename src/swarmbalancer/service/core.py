@@ -8,14 +8,17 @@ import time
 from typing import Any
 
 from swarmbalancer.errors import AgentError, TaskRejected
+from swarmbalancer.metrics.snapshot import Snapshot, take_snapshot
 from swarmbalancer.runtime.balancer import Balancer
 from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.runtime.jobs import Job
 from swarmbalancer.service.book import TaskBook, record_view, task_view
 from swarmbalancer.service.hub import AgentHub, RemoteAgent
+from swarmbalancer.service.live import LiveFeed
 from swarmbalancer.service.metrics import ServiceMetrics
 from swarmbalancer.service.schemas import AgentRegistration, BatchRequest, TaskOptions
 from swarmbalancer.service.settings import ServeSettings
+from swarmbalancer.service.tickets import StreamTickets
 
 
 class Service:
@@ -25,18 +28,31 @@ class Service:
         self.settings = settings
         self.balancer = Balancer(settings.config, store=settings.store)
         self.hub = AgentHub(settings.heartbeat_timeout)
-        self.metrics = ServiceMetrics(self.balancer)
+        self.metrics = ServiceMetrics(
+            self.balancer, max_agents=settings.max_agents, max_tenants=settings.max_tenant_labels
+        )
         self.book = TaskBook(settings.keep_finished, self.metrics.task_ended)
+        self.feed = LiveFeed(self, interval=settings.event_interval)
+        self.tickets = StreamTickets()
+        #: set as the server begins to shut down: open event streams end at once
+        self.closing = asyncio.Event()
 
     async def start(self) -> None:
         await self.balancer.start()
 
     async def stop(self) -> None:
         """Cancel what is left (a durable store keeps it for the next service) and close."""
+        self.closing.set()
         await self.balancer.stop(drain=False)
         for agent in self.hub.agents.values():
             agent.wake()
         self.balancer.close()
+
+    def snapshot(self) -> Snapshot:
+        """The live swarm now: the report, the agents as the coordinator sees them, and the
+        decision and store timings; what the insight routes and the dashboard read."""
+        lb = self.balancer
+        return take_snapshot(lb.coordinator, lb.now(), lb.decision_timing)
 
     # -- tasks --------------------------------------------------------------------------------
     def _keywords(self, options: TaskOptions) -> dict[str, Any]:

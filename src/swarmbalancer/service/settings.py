@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,10 @@ class ServeSettings:
     silent (no poll, heartbeat or report) before its leases fail and their tasks are retried.
     `keep_finished` is how many finished tasks stay readable by id (a durable store keeps more).
     `workload` is a workload whose synthetic swarm the service hosts, in a loop (`serve --demo`).
+    `max_tenant_labels` bounds the `tenant` label of `/metrics`: the first that many tenants seen
+    keep their own label, later ones share `other`. The dashboard's event stream sends a frame
+    every `event_interval` seconds and ends after `event_max_s` (the page then reconnects), so a
+    server that does not announce its shutdown (see `service/server.py`) never waits on it long.
     """
 
     host: str = "127.0.0.1"
@@ -35,6 +40,17 @@ class ServeSettings:
     max_batch: int = 10_000
     keep_finished: int = 100_000
     workload: Workload | None = None
+    max_tenant_labels: int = 20
+    event_interval: float = 0.5
+    event_max_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.max_tenant_labels < 0:
+            raise ConfigError(f"max_tenant_labels: must be >= 0, got {self.max_tenant_labels}")
+        for name in ("event_interval", "event_max_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name}: must be a finite number > 0, got {value!r}")
 
 
 def is_loopback(host: str) -> bool:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from swarmbalancer.errors import StoreError, TaskRejected
+from swarmbalancer.metrics.timing import RollingTimer
 from swarmbalancer.model import Priority, Task, TaskState
 from swarmbalancer.policies.levels import LevelQueue
 from swarmbalancer.store.codec import decode, encode_names, encode_payload, encode_result
@@ -128,6 +129,8 @@ class SqliteStore(MemoryStore):
         self._new: set[str] = set()  # dirty tasks whose full row (payload included) is written
         self._payloads: dict[str, str] = {}  # JSON of new tasks' payloads, encoded at put
         self._results: dict[str, Any] = {}
+        #: each flush that wrote something: its time and rows (bottleneck-analyze's store latency)
+        self.flush_timing = RollingTimer()
         self._db = _connect(self.path, synchronous)
         self._closed = False
         self._last_now = 0.0
@@ -142,6 +145,7 @@ class SqliteStore(MemoryStore):
         if not dirty and wall < self._next_purge:
             return
         self._last_now = now
+        started = time.perf_counter()
         inserts, updates = self._rows(dirty, wall, wall - now)
         db = self._db
         try:
@@ -159,6 +163,7 @@ class SqliteStore(MemoryStore):
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"store: {self.path}: cannot write ({exc})") from exc
             raise
+        self.flush_timing.since(started, len(dirty))
         dirty.clear()
         self._new.clear()
         self._payloads.clear()

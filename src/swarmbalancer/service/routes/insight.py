@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from swarmbalancer.metrics.diagnosis import COMPONENTS, diagnose
-from swarmbalancer.metrics.snapshot import take_snapshot
 from swarmbalancer.service.access import Reader, ServiceDep
 from swarmbalancer.service.auth import Role
 from swarmbalancer.service.responses import GUARDED, errors
@@ -26,8 +25,7 @@ async def agent_metrics(
     ] = None,
 ) -> dict[str, Any]:
     """Per-agent figures now: learned speed and error rate, load, counts, breaker, tokens."""
-    lb = service.balancer
-    snapshot = take_snapshot(lb.coordinator, lb.now())
+    snapshot = service.snapshot()
     usage = (snapshot.report["token_usage"] or {}).get("per_agent", {})
     rows = [
         {**a.to_dict(), "token_usage": usage.get(a.id)}
@@ -54,8 +52,7 @@ async def diagnosis(
     ] = "all",
 ) -> dict[str, Any]:
     """Bottlenecks, most severe first, each with its evidence and a setting to try."""
-    lb = service.balancer
-    findings = diagnose(take_snapshot(lb.coordinator, lb.now()), component)
+    findings = diagnose(service.snapshot(), component)
     return {"component": component, "findings": [f.to_dict() for f in findings]}
 
 
