@@ -109,10 +109,10 @@ def test_config_manage_gets_validates_and_updates_live_keys_only() -> None:
             checked = payload(
                 await c.call_tool(
                     "config_manage",
-                    {"action": "validate", "config": {"task_timeout": 9, "strategy": "random"}},
+                    {"action": "validate", "config": {"task_timeout": 9, "discipline": "cfs"}},
                 )
             )
-            assert checked["live"] == ["taskTimeout"] and checked["restart_only"] == ["strategy"]
+            assert checked["live"] == ["taskTimeout"] and checked["restart_only"] == ["discipline"]
             assert balancer.config.task_timeout != 9  # validate applies nothing
             updated = payload(
                 await c.call_tool(
@@ -145,8 +145,8 @@ def test_config_manage_gets_validates_and_updates_live_keys_only() -> None:
         ),
         (
             "config_manage",
-            {"action": "update", "config": {"strategy": "random"}},
-            "config_manage: strategy: ",
+            {"action": "update", "config": {"discipline": "cfs"}},
+            "config_manage: discipline: ",
         ),
         ("config_manage", {"action": "validate", "config": {"nope": 1}}, "config_manage: nope"),
         ("no_such_tool", {}, "no_such_tool: Unknown tool: no_such_tool"),
