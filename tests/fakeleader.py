@@ -56,6 +56,7 @@ class FakeLeader:
         self._left: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._progress = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def __aenter__(self) -> FakeLeader:
         for agent, text in (await self.redis.hgetall(self.keys.agents)).items():
@@ -66,9 +67,15 @@ class FakeLeader:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        # redis-py can swallow a cancellation that lands in a blocking read, so the loop also
+        # checks a flag after each (short) BLMPOP, and the cancel is repeated until it ends
+        self._stopping = True
+        task = self._task
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
         await self.redis.aclose()
 
     async def joined(self, agent_id: str) -> None:
@@ -94,7 +101,7 @@ class FakeLeader:
 
     async def _run(self) -> None:
         k = self.keys
-        while True:
+        while not self._stopping:
             got = await self.redis.blmpop(
                 0.2, 3, k.outcomes, k.events, k.inbox, direction="LEFT", count=1000
             )
