@@ -1,0 +1,83 @@
+-- flush.lua: the leader's journal write, one atomic step per flush (store/redis_store.py).
+--
+-- KEYS[1]  sb:{ID}:leader    string: the leader's token (fencing: nothing is written unless
+--                            it still holds the caller's token)
+-- KEYS[2]  sb:{ID}:tasks     hash: task id -> row (JSON, docs/distributed.md)
+-- KEYS[3]  sb:{ID}:finished  zset: done and cancelled ids -> Unix time (Redis TIME) finished
+-- KEYS[4]  sb:{ID}:dead      zset: failed ids (failed after their last retry) -> Unix time
+-- KEYS[5]  sb:{ID}:idem      hash: idempotency key -> task id
+-- KEYS[6]  sb:{ID}:report    string: the leader's latest report (JSON)
+-- Also sb:{ID}:reply:<client> lists (RPUSH, then EXPIRE retention), built from the prefix of
+-- KEYS[1]: legal as every key of a swarm shares one hash tag.
+--
+-- ARGV[1]  the caller's token
+-- ARGV[2]  retention: seconds a finished row is kept (finished and dead alike)
+-- ARGV[3]  trim: remove at most this many expired rows from each zset now (0: none)
+-- ARGV[4]  the report JSON to store, or "" to leave it
+-- ARGV[5]  R, the number of rows;  ARGV[6]  K, the number of keys;  ARGV[7]  C, client groups
+-- then R triples  (task id, row JSON, kind): kind "o" open (waiting or running), "f" finished
+--                 (done or cancelled: ZADD finished), "d" dead (failed: ZADD dead)
+-- then K pairs    (idempotency key, task id): HSETNX idem (a new task's key)
+-- then C groups   (client id, n, n reply entries): RPUSH reply:<client> (format in
+--                 /work/wire-formats.md: {"id", "state", "result", "error", "attempt"})
+--
+-- Trimming takes the oldest ids whose time is past retention from finished and from dead,
+-- deletes their rows, and their idem entries when the key still names them. Returns the number
+-- of rows trimmed. An error starting with LEASELOST when the lease is not the caller's.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('LEASELOST flush: the leader lease is not held by this token')
+end
+local tasks, finished, dead, idem = KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local retention, trim = tonumber(ARGV[2]), tonumber(ARGV[3])
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[6], ARGV[4])
+end
+local nrows, nkeys, ngroups = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local i = 8
+for _ = 1, nrows do
+  local id, row, kind = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  redis.call('HSET', tasks, id, row)
+  if kind == 'f' then
+    redis.call('ZADD', finished, now, id)
+  elseif kind == 'd' then
+    redis.call('ZADD', dead, now, id)
+  end
+  i = i + 3
+end
+for _ = 1, nkeys do
+  redis.call('HSETNX', idem, ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+local prefix = string.sub(KEYS[1], 1, #KEYS[1] - #'leader')
+local ttl = math.max(1, math.ceil(retention))
+for _ = 1, ngroups do
+  local key, n = prefix .. 'reply:' .. ARGV[i], tonumber(ARGV[i + 1])
+  i = i + 2
+  for j = i, i + n - 1, 1000 do
+    redis.call('RPUSH', key, unpack(ARGV, j, math.min(j + 999, i + n - 1)))
+  end
+  redis.call('EXPIRE', key, ttl)
+  i = i + n
+end
+local trimmed = 0
+if trim > 0 then
+  for _, zset in ipairs({finished, dead}) do
+    local ids = redis.call('ZRANGEBYSCORE', zset, '-inf', now - retention, 'LIMIT', 0, trim)
+    for _, id in ipairs(ids) do
+      local row = redis.call('HGET', tasks, id)
+      -- rows are compact JSON written by the leader: "key":null means no idempotency key
+      if row and not string.find(row, '"key":null', 1, true) then
+        local ok, decoded = pcall(cjson.decode, row)
+        if ok and type(decoded.key) == 'string' and redis.call('HGET', idem, decoded.key) == id then
+          redis.call('HDEL', idem, decoded.key)
+        end
+      end
+      redis.call('HDEL', tasks, id)
+      redis.call('ZREM', zset, id)
+    end
+    trimmed = trimmed + #ids
+  end
+end
+return trimmed
