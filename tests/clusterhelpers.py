@@ -4,6 +4,7 @@ plain Redis commands (the real client and worker live in cluster/client.py and w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -134,3 +135,174 @@ def rows(r: Redis, keys: SwarmKeys) -> dict[str, dict[str, Any]]:
 
 def replies(r: Redis, keys: SwarmKeys, client: str) -> list[dict[str, Any]]:
     return [json.loads(e) for e in r.lrange(keys.reply(client), 0, -1)]
+
+
+class Worker:
+    """A worker following the wire formats in a thread: registers, beats every `beat_every`
+    seconds, takes its ready entries and reports `handle(entry)` for each (an outcome's
+    fields: {"result": ...} or {"error": ..., "retryable": ...}). `ran` lists the task ids it
+    ran, in order; `beating` and `running` can be switched off to play a dead worker."""
+
+    def __init__(
+        self,
+        port: int,
+        keys: SwarmKeys,
+        agent: str,
+        *,
+        capacity: int = 100,
+        handle: Any = None,
+        beat_every: float = 0.2,
+        **registration: Any,
+    ) -> None:
+        import threading
+
+        self.r = Redis(port=port)
+        self.keys = keys
+        self.agent = agent
+        self.capacity = capacity
+        self.handle = handle or (lambda entry: {"result": entry["payload"]})
+        self.beat_every = beat_every
+        self.registration = registration
+        self.ran: list[str] = []
+        self.beating = True
+        self.running = True
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> Worker:
+        register(self.r, self.keys, self.agent, self.capacity, **self.registration)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.r.close()
+
+    def _loop(self) -> None:
+        last = 0.0
+        while not self._stop.is_set():
+            if self.beating and time.monotonic() - last >= self.beat_every:
+                beat(self.r, self.keys, self.agent)
+                last = time.monotonic()
+            if not self.running:
+                time.sleep(0.05)
+                continue
+            entries = take(self.r, self.keys, self.agent, wait=0.1)
+            outs = []
+            for entry in entries:
+                self.ran.append(entry["task"])
+                outs.append(outcome(entry, self.agent, **self.handle(entry)))
+            if outs and self.running:
+                report(self.r, self.keys, self.agent, outs)
+
+
+class CoordinatorProcess:
+    """A `swarmbalancer coordinator` process, its stderr in a file."""
+
+    def __init__(self, url: str, swarm: str, log: Any, *extra: str) -> None:
+        import subprocess
+        import sys
+
+        self.log = log
+        args = [sys.executable, "-m", "swarmbalancer", "coordinator", "--store", url]
+        args += ["--swarm-id", swarm, *extra]
+        self.process = subprocess.Popen(args, stderr=open(log, "wb"))  # noqa: SIM115
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def text(self) -> str:
+        return open(self.log).read()
+
+    def wait_for(self, needle: str, timeout: float = 30.0) -> None:
+        """Wait until the log says `needle` (or fail, showing the log)."""
+        deadline = time.monotonic() + timeout
+        while needle not in self.text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"no {needle!r} in the coordinator's log:\n{self.text()}")
+            time.sleep(0.05)
+
+    def stop(self, *, kill: bool = False) -> int | None:
+        if self.process.poll() is None:
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
+        try:
+            return self.process.wait(timeout=20)
+        except Exception:
+            self.process.kill()
+            return self.process.wait(timeout=10)
+
+
+def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def collect_replies(
+    r: Redis, keys: SwarmKeys, client: str, count: int, timeout: float
+) -> list[Any]:
+    """Pop `client`'s replies until `count` arrived (or `timeout` passed); all of them."""
+    got: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        found = r.blmpop(0.2, 1, keys.reply(client), direction="LEFT", count=1000)
+        if found:
+            got.extend(json.loads(e) for e in found[1])
+    return got
+
+
+class InProcessCoordinator:
+    """`run_coordinator` on its own event loop in a thread, stopped by `stop()` (its exit
+    status); `states` records "standby" and "leader"."""
+
+    def __init__(self, url: str, swarm: str, **options: Any) -> None:
+        import asyncio
+        import threading
+
+        from swarmbalancer.cluster.coordinator import CoordinatorOptions
+
+        self.options = CoordinatorOptions(store=url, swarm_id=swarm, **options)
+        self.states: list[str] = []
+        self.code: int | None = None
+        self.error: BaseException | None = None
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self, *, leader: bool = True) -> InProcessCoordinator:
+        self._thread.start()
+        if leader:
+            wait_until(lambda: "leader" in self.states or self.code is not None, what="leader")
+        return self
+
+    def _run(self) -> None:
+        import asyncio
+
+        from swarmbalancer.cluster.coordinator import run_coordinator
+
+        async def main() -> int:
+            self._stop = asyncio.Event()
+            return await run_coordinator(self.options, stop=self._stop, on_state=self.states.append)
+
+        try:
+            self.code = self._loop.run_until_complete(main())
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self._loop.close()
+
+    def stop(self) -> int | None:
+        if self._thread.is_alive() and self._stop is not None:
+            with contextlib.suppress(RuntimeError):  # closed: the coordinator has returned
+                self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=30)
+        if self.error is not None:
+            raise self.error
+        return self.code

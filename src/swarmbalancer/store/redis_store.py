@@ -22,6 +22,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from redis.client import Redis
@@ -45,6 +46,16 @@ FLUSH_CHUNK = 5000
 
 _FINISHED = frozenset({TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED})
 _LEASE_LOST = "LEASELOST"
+
+
+@dataclass(frozen=True, slots=True)
+class JournalBatch:
+    """What `take_journal` hands a writer: the ARGV of each `flush.lua` call, in order; the
+    Unix time it was taken at and the trim it asked for (for `trimmed`)."""
+
+    calls: list[list[Any]]
+    wall: float
+    trim: int
 
 
 class RedisConfigWarning(RuntimeWarning):
@@ -95,6 +106,8 @@ class RedisStore(JournalStore):
         self._clients: dict[str, str] = {}  # task id -> the client its outcome is pushed to
         self._stored: set[str] = set()  # tasks whose row exists: put writes nothing for them
         self._report: str | None = None
+        self._abandoned = False
+        self._wake_writer: Callable[[], None] | None = None
         self._flush_keys = [keys.leader, keys.tasks, keys.finished, keys.dead, keys.idem]
         self._flush_keys.append(keys.report)
         self._owns_lease = lease is None
@@ -150,7 +163,7 @@ class RedisStore(JournalStore):
                 args=[self.lease.token],
             )
         except ResponseError as exc:
-            raise self._fenced(exc) from None
+            raise self.fenced(exc) from None
         epoch, texts = int(reply[0]), reply[1:]
         wall = time.time()
         recovered: list[tuple[Task, bool]] = []
@@ -199,18 +212,68 @@ class RedisStore(JournalStore):
             out.append(task)
         return out
 
-    def forget(self, task_id: str) -> None:
-        """Drop what `adopt` kept for a task that was not submitted after all."""
-        self._stored.discard(task_id)
-        if self.get(task_id) is None and task_id not in self._dirty:
-            self._payloads.pop(task_id, None)
-            self._clients.pop(task_id, None)
+    def payload_json(self, task_id: str) -> str:
+        """An open task's payload as the JSON text its row holds (what a worker gets)."""
+        return self._payloads.get(task_id, "null")
 
     def _lost(self, task: Task) -> None:
         self._stored.discard(task.id)
         super()._lost(task)
 
     # -- the journal --------------------------------------------------------------------------
+    def abandon(self) -> None:
+        """The lease is lost: write nothing more (the new leader owns the swarm's rows), so a
+        balancer stopping on this store stops without errors."""
+        self._abandoned = True
+        self._written()
+        self._report = None
+
+    @property
+    def abandoned(self) -> bool:
+        return self._abandoned
+
+    def write_behind(self, wake: Callable[[], None] | None) -> None:
+        """Hand the journal to a writer: from now on `flush` only calls `wake` (when there is
+        something to write), and the writer takes the journal with `take_journal` and sends it
+        in order with its other writes. The coordinator does so, so that its event loop never
+        waits for Redis. None takes the journal back (`flush` writes it again)."""
+        self._wake_writer = wake
+
+    def flush(self, now: float) -> None:
+        if self._abandoned:
+            return
+        wake = self._wake_writer
+        if wake is None:
+            super().flush(now)
+            return
+        self._last_now = now
+        if self._dirty or self._report is not None:
+            wake()
+
+    def take_journal(self, now: float) -> JournalBatch | None:
+        """The `flush.lua` calls that write everything dirty (and a trim and the report when
+        due), the transitions then forgotten as written; None when there is nothing to write.
+        The caller sends the calls, in order, again until they go: a resent call writes the
+        same rows, and its replies may come twice (a client takes the first)."""
+        if self._abandoned:
+            return None
+        wall = time.time()
+        if not self._dirty and not self._flush_due(wall):
+            return None
+        self._last_now = now
+        trim = self._purge_batch if self._purge_due(wall) else 0
+        if trim:
+            self._next_purge = float("inf")  # until `trimmed` says how many went
+        batch = JournalBatch(self._flush_args(wall, wall - now, trim), wall, trim)
+        self._written()
+        self._report = None
+        return batch
+
+    def trimmed(self, batch: JournalBatch, results: list[Any]) -> None:
+        """A batch from `take_journal` was written; `results` are its calls' replies."""
+        if batch.trim:
+            self._purged(batch.wall, int(results[0]))
+
     def publish_report(self, report: str) -> None:
         """Store `report` (JSON) in `report` with the next flush, for any process to read."""
         self._report = report
@@ -224,23 +287,18 @@ class RedisStore(JournalStore):
         if self.lease.lost.is_set():
             raise StoreError(f"{self.where}: the leader lease is lost; nothing was written")
         trim = self._purge_batch if self._purge_due(wall) else 0
-        report, calls = self._report, self._calls(wall, shift)
-        if not calls:
-            calls = [([], [], {})]
-        args = [
-            self._args(rows, keys, replies, trim if i == 0 else 0, report if i == 0 else None)
-            for i, (rows, keys, replies) in enumerate(calls)
-        ]
+        report = self._report
+        calls = self._flush_args(wall, shift, trim)
         try:
-            if len(args) == 1:
-                results = [self._flush_script(keys=self._flush_keys, args=args[0])]
+            if len(calls) == 1:
+                results = [self._flush_script(keys=self._flush_keys, args=calls[0])]
             else:
                 pipe = self._redis.pipeline(transaction=False)
-                for chunk in args:
-                    self._flush_script(keys=self._flush_keys, args=chunk, client=pipe)
+                for args in calls:
+                    self._flush_script(keys=self._flush_keys, args=args, client=pipe)
                 results = pipe.execute()
         except ResponseError as exc:
-            raise self._fenced(exc) from None
+            raise self.fenced(exc) from None
         except RedisError as exc:
             raise StoreError(f"{self.where}: cannot write ({exc})") from exc
         if report is not None and report is self._report:
@@ -248,7 +306,12 @@ class RedisStore(JournalStore):
         if trim:
             self._purged(wall, int(results[0]))
 
-    def _fenced(self, exc: ResponseError) -> StoreError:
+    @property
+    def flush_keys(self) -> list[str]:
+        """The KEYS of every `flush.lua` call."""
+        return self._flush_keys
+
+    def fenced(self, exc: ResponseError) -> StoreError:
         """The StoreError for a script's refusal: the lease is lost, or another error."""
         if str(exc).startswith(_LEASE_LOST):
             self.lease.lost.set()
@@ -258,14 +321,13 @@ class RedisStore(JournalStore):
             )
         return StoreError(f"{self.where}: cannot write ({exc})")
 
-    def _calls(
-        self, wall: float, shift: float
-    ) -> list[tuple[list[str], list[str], dict[str, list[str]]]]:
-        """The dirty tasks as (rows, keys, replies) per script call: row triples, idempotency
+    def _flush_args(self, wall: float, shift: float, trim: int) -> list[list[Any]]:
+        """The ARGV of each `flush.lua` call writing the dirty tasks (`FLUSH_CHUNK` rows per
+        call; the first carries the trim and the report): rows one per line, idempotency
         pairs of new tasks, reply entries by client."""
         payloads, clients, results, new = self._payloads, self._clients, self._results, self._new
-        calls: list[tuple[list[str], list[str], dict[str, list[str]]]] = []
-        rows: list[str] = []
+        calls: list[list[Any]] = []
+        lines: list[str] = []
         keys: list[str] = []
         replies: dict[str, list[str]] = {}
         for task_id, task in self._dirty.items():
@@ -273,8 +335,9 @@ class RedisStore(JournalStore):
             client = clients.get(task_id)
             payload = payloads.get(task_id, "null")
             if state == "waiting" or state == "running":
-                row = leader_row(task, state, shift=shift, payload=payload, client=client)
-                rows += (task_id, row, "o")
+                lines.append(
+                    "o" + leader_row(task, state, shift=shift, payload=payload, client=client)
+                )
             else:
                 result, error = "null", task.error
                 if task_id in results:
@@ -293,35 +356,34 @@ class RedisStore(JournalStore):
                     error=error,
                     finished_wall=wall,
                 )
-                rows += (task_id, row, "d" if state == "failed" else "f")
+                lines.append(("d" if state == "failed" else "f") + row)
                 if client is not None:
                     entry = reply_entry(task, state, result, error)
                     replies.setdefault(client, []).append(entry)
             key = task.idempotency_key
             if key is not None and task_id in new:
                 keys += (key, task_id)
-            if len(rows) >= 3 * FLUSH_CHUNK:
-                calls.append((rows, keys, replies))
-                rows, keys, replies = [], [], {}
-        if rows:
-            calls.append((rows, keys, replies))
+            if len(lines) >= FLUSH_CHUNK:
+                calls.append(self._call(lines, keys, replies, trim, not calls))
+                lines, keys, replies = [], [], {}
+        if lines or not calls:
+            calls.append(self._call(lines, keys, replies, trim, not calls))
         return calls
 
-    def _args(
+    def _call(
         self,
-        rows: list[str],
+        lines: list[str],
         keys: list[str],
         replies: dict[str, list[str]],
         trim: int,
-        report: str | None,
+        first: bool,
     ) -> list[Any]:
-        args: list[Any] = [self.lease.token, repr(float(self._retention)), trim, report or ""]
-        args += (len(rows) // 3, len(keys) // 2, len(replies))
-        args += rows
+        report = (self._report or "") if first else ""
+        args: list[Any] = [self.lease.token, repr(float(self._retention)), trim if first else 0]
+        args += (report, "\n".join(lines), len(keys) // 2, len(replies))
         args += keys
         for client, entries in replies.items():
-            args += (client, len(entries))
-            args += entries
+            args += (client, "\n".join(entries))
         return args
 
     def _written(self) -> None:

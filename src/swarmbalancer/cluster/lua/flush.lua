@@ -14,12 +14,13 @@
 -- ARGV[2]  retention: seconds a finished row is kept (finished and dead alike)
 -- ARGV[3]  trim: remove at most this many expired rows from each zset now (0: none)
 -- ARGV[4]  the report JSON to store, or "" to leave it
--- ARGV[5]  R, the number of rows;  ARGV[6]  K, the number of keys;  ARGV[7]  C, client groups
--- then R triples  (task id, row JSON, kind): kind "o" open (waiting or running), "f" finished
---                 (done or cancelled: ZADD finished), "d" dead (failed: ZADD dead)
--- then K pairs    (idempotency key, task id): HSETNX idem (a new task's key)
--- then C groups   (client id, n, n reply entries): RPUSH reply:<client> (format in
---                 /work/wire-formats.md: {"id", "state", "result", "error", "attempt"})
+-- ARGV[5]  the rows, one per line ("\n"; compact JSON never holds a raw newline): a kind
+--          letter then the row, whose first field is "id": "o" open (waiting or running),
+--          "f" finished (done or cancelled: ZADD finished), "d" dead (failed: ZADD dead)
+-- ARGV[6]  K, the number of idempotency pairs;  ARGV[7]  C, the number of client groups
+-- then K pairs   (idempotency key, task id): HSETNX idem (new tasks' keys)
+-- then C pairs   (client id, its reply entries one per line): RPUSH reply:<client>; an entry is
+--                {"id", "state", "result", "error", "attempt"} (wire formats)
 --
 -- Trimming takes the oldest ids whose time is past retention from finished and from dead,
 -- deletes their rows, and their idem entries when the key still names them. Returns the number
@@ -31,21 +32,39 @@ local tasks, finished, dead, idem = KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local retention, trim = tonumber(ARGV[2]), tonumber(ARGV[3])
+local STEP = 500 -- fields per command: few calls, well within Lua's stack
+
+local function flush_calls(command, key, values)
+  for j = 1, #values, 2 * STEP do
+    redis.call(command, key, unpack(values, j, math.min(j + 2 * STEP - 1, #values)))
+  end
+end
+
 if ARGV[4] ~= '' then
   redis.call('SET', KEYS[6], ARGV[4])
 end
-local nrows, nkeys, ngroups = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local i = 8
-for _ = 1, nrows do
-  local id, row, kind = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  redis.call('HSET', tasks, id, row)
-  if kind == 'f' then
-    redis.call('ZADD', finished, now, id)
-  elseif kind == 'd' then
-    redis.call('ZADD', dead, now, id)
+local fields, done, failed = {}, {}, {}
+for line in string.gmatch(ARGV[5], '[^\n]+') do
+  local kind, row = string.sub(line, 1, 1), string.sub(line, 2)
+  local id = string.match(row, '^{"id":"([^"\\]*)"')
+  if not id then
+    id = cjson.decode(row).id
   end
-  i = i + 3
+  fields[#fields + 1] = id
+  fields[#fields + 1] = row
+  if kind == 'f' then
+    done[#done + 1] = now
+    done[#done + 1] = id
+  elseif kind == 'd' then
+    failed[#failed + 1] = now
+    failed[#failed + 1] = id
+  end
 end
+flush_calls('HSET', tasks, fields)
+flush_calls('ZADD', finished, done)
+flush_calls('ZADD', dead, failed)
+local nkeys, ngroups = tonumber(ARGV[6]), tonumber(ARGV[7])
+local i = 8
 for _ = 1, nkeys do
   redis.call('HSETNX', idem, ARGV[i], ARGV[i + 1])
   i = i + 2
@@ -53,13 +72,15 @@ end
 local prefix = string.sub(KEYS[1], 1, #KEYS[1] - #'leader')
 local ttl = math.max(1, math.ceil(retention))
 for _ = 1, ngroups do
-  local key, n = prefix .. 'reply:' .. ARGV[i], tonumber(ARGV[i + 1])
-  i = i + 2
-  for j = i, i + n - 1, 1000 do
-    redis.call('RPUSH', key, unpack(ARGV, j, math.min(j + 999, i + n - 1)))
+  local key, entries = prefix .. 'reply:' .. ARGV[i], {}
+  for entry in string.gmatch(ARGV[i + 1], '[^\n]+') do
+    entries[#entries + 1] = entry
+  end
+  for j = 1, #entries, STEP do
+    redis.call('RPUSH', key, unpack(entries, j, math.min(j + STEP - 1, #entries)))
   end
   redis.call('EXPIRE', key, ttl)
-  i = i + n
+  i = i + 2
 end
 local trimmed = 0
 if trim > 0 then
@@ -74,8 +95,13 @@ if trim > 0 then
           redis.call('HDEL', idem, decoded.key)
         end
       end
-      redis.call('HDEL', tasks, id)
-      redis.call('ZREM', zset, id)
+    end
+    if #ids > 0 then
+      for j = 1, #ids, STEP do
+        local part = {unpack(ids, j, math.min(j + STEP - 1, #ids))}
+        redis.call('HDEL', tasks, unpack(part))
+        redis.call('ZREM', zset, unpack(part))
+      end
     end
     trimmed = trimmed + #ids
   end
