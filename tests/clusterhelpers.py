@@ -141,7 +141,9 @@ class Worker:
     """A worker following the wire formats in a thread: registers, beats every `beat_every`
     seconds, takes its ready entries and reports `handle(entry)` for each (an outcome's
     fields: {"result": ...} or {"error": ..., "retryable": ...}). `ran` lists the task ids it
-    ran, in order; `beating` and `running` can be switched off to play a dead worker."""
+    ran, in order; `beating` and `running` can be switched off to play a dead worker (start
+    one with `running=False` to have it take nothing at all: switched off later, it may still
+    take, and drop, a batch it was waiting for)."""
 
     def __init__(
         self,
@@ -152,6 +154,7 @@ class Worker:
         capacity: int = 100,
         handle: Any = None,
         beat_every: float = 0.2,
+        running: bool = True,
         **registration: Any,
     ) -> None:
         import threading
@@ -165,7 +168,7 @@ class Worker:
         self.registration = registration
         self.ran: list[str] = []
         self.beating = True
-        self.running = True
+        self.running = running
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -189,6 +192,10 @@ class Worker:
                 time.sleep(0.05)
                 continue
             entries = take(self.r, self.keys, self.agent, wait=0.1)
+            if not self.running:
+                for entry in entries:  # switched off while it waited: give them back
+                    self.r.lpush(self.keys.ready(self.agent), json.dumps(entry))
+                continue
             outs = []
             for entry in entries:
                 self.ran.append(entry["task"])

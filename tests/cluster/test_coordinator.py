@@ -137,15 +137,12 @@ def test_a_worker_that_stops_beating_gives_its_tasks_back_and_its_late_reports_a
     swarm: Swarm, r: Redis, keys: SwarmKeys
 ) -> None:
     swarm.coordinator()
-    dead = swarm.worker("dead", capacity=50)
-    dead.running = False  # takes nothing more: what it was given, it holds
-    dead.beating = False
-    held: list[dict[str, Any]] = []
-    wait_until(lambda: r.hlen(keys.agents) == 1, what="registration")
+    dead = swarm.worker("dead", capacity=50, running=False)  # what it is given waits
     ids = submit(r, keys, list(range(20)), client="c1")
     wait_until(lambda: r.llen(keys.ready("dead")) == 20, what="leases to the dead worker")
     held = [json.loads(e) for e in r.lrange(keys.ready("dead"), 0, -1)]
     r.delete(keys.ready("dead"))  # it took them, then died
+    dead.beating = False
     alive = swarm.worker("alive", capacity=50)
     got = collect_replies(r, keys, "c1", 20, timeout=30)
     assert sorted(g["id"] for g in got) == sorted(ids)
@@ -160,8 +157,7 @@ def test_a_worker_restarted_under_the_same_id_gets_its_lost_attempts_again(
     swarm: Swarm, r: Redis, keys: SwarmKeys
 ) -> None:
     swarm.coordinator()
-    first = swarm.worker("w", capacity=10, pid=1)
-    first.running = False
+    first = swarm.worker("w", capacity=10, pid=1, running=False)
     ids = submit(r, keys, list(range(10)), client="c1")
     wait_until(lambda: r.llen(keys.ready("w")) == 10, what="leases")
     r.delete(keys.ready("w"))  # taken by the first process, which then died
@@ -176,12 +172,12 @@ def test_a_drained_worker_finishes_what_it_holds_and_gets_nothing_more(
     swarm: Swarm, r: Redis, keys: SwarmKeys
 ) -> None:
     swarm.coordinator()
-    leaving = swarm.worker("leaving", capacity=5)
-    leaving.running = False
+    leaving = swarm.worker("leaving", capacity=5, running=False)
     submit(r, keys, list(range(5)), client="c1", prefix="first")
     wait_until(lambda: r.llen(keys.ready("leaving")) == 5, what="leases")
     r.rpush(keys.events, json.dumps({"event": "drain", "agent": "leaving"}))
-    time.sleep(0.3)
+    wait_until(lambda: r.llen(keys.events) == 0, what="the drain to be taken")
+    time.sleep(0.2)  # and applied: the leader does so as it takes it
     staying = swarm.worker("staying", capacity=5)
     ids = submit(r, keys, list(range(5)), client="c1", prefix="second")
     got = collect_replies(r, keys, "c1", 5, timeout=30)
@@ -200,8 +196,7 @@ def test_a_new_leader_reruns_what_the_previous_one_left_and_voids_its_leases(
     swarm: Swarm, r: Redis, keys: SwarmKeys
 ) -> None:
     old = swarm.coordinator()
-    w = swarm.worker("w", capacity=10)
-    w.running = False
+    w = swarm.worker("w", capacity=10, running=False)
     ids = submit(r, keys, list(range(10)), client="c1")
     wait_until(lambda: r.llen(keys.ready("w")) == 10, what="leases")
     wait_until(lambda: {row["state"] for row in rows(r, keys).values()} == {"running"}, what="rows")
@@ -221,8 +216,7 @@ def test_a_leader_whose_lease_is_taken_steps_down_and_writes_nothing_more(
     swarm: Swarm, r: Redis, keys: SwarmKeys
 ) -> None:
     leader = swarm.coordinator(lease_ttl=1.5)
-    w = swarm.worker("w", capacity=10)
-    w.running = False
+    w = swarm.worker("w", capacity=10, running=False)
     submit(r, keys, list(range(5)), client="c1")
     wait_until(lambda: r.llen(keys.ready("w")) == 5, what="leases")
     r.set(keys.leader, "another process", px=60_000)  # as if its lease had passed

@@ -161,7 +161,10 @@ class Leader:
             await _first(asyncio.wait(every, return_when=asyncio.FIRST_COMPLETED), stop, self.lost)
             for task in every:
                 error = None if not task.done() or task.cancelled() else task.exception()
-                if error is not None and not isinstance(error, LeaseLost | StoreError):
+                if isinstance(error, LeaseLost):
+                    self.lost.set()  # a fenced script refused: another process leads
+                    lease.lost.set()
+                elif error is not None:
                     raise error
         finally:
             await _cancel(loops)
@@ -190,8 +193,11 @@ class Leader:
         with contextlib.suppress(StoreError):
             await balancer.stop(drain=False)
         if not writing.done() and not store.abandoned:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.writer.drain(), timeout=self.lease.ttl)
+            drained = asyncio.ensure_future(self.writer.drain())
+            await asyncio.wait(
+                {drained, writing}, timeout=self.lease.ttl, return_when=asyncio.FIRST_COMPLETED
+            )
+            drained.cancel()
         await _cancel([writing])
         store.write_behind(None)
         with contextlib.suppress(StoreError):
@@ -242,9 +248,15 @@ class Leader:
         self.writer.wake()
 
 
-async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` and wait for them to end. redis-py's asyncio client swallows a
+    cancellation now and then (it arrives while a command's reply is read), so a task still
+    running after a moment is cancelled again."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
@@ -261,12 +273,9 @@ async def _first(awaitable: Coroutine[Any, Any, Any], *events: asyncio.Event) ->
     try:
         await asyncio.wait([main, *waiters], return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for waiter in waiters:
-            waiter.cancel()
-    if main.done():
+        await _cancel(waiters)
+    if main.done() and not main.cancelled():
         main.result()
         return True
-    main.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await main
+    await _cancel([main])
     return False
