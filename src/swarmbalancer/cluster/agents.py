@@ -24,7 +24,9 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.cluster.scripts import source
@@ -36,6 +38,10 @@ log = logging.getLogger(__name__)
 
 #: Outcomes popped per blocking read.
 BATCH = 1000
+
+
+#: The errors of a server that cannot be reached (for now): a loop logs them and goes on.
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 
 
 class LeaseLost(SwarmBalancerError):
@@ -77,17 +83,19 @@ class Taker:
         redis, keys = self._redis, self._keys
         try:
             blob: Any = await redis.evalsha(self._sha, len(keys), *keys, self._token, count)
-        except NoScriptError:
+            if blob:
+                return bytes(blob).split(b"\x1e")
+            wait: Any = self._wait  # seconds, fractions allowed (redis-py types it as int)
+            await redis.blmove(self._key, self._key, wait, "LEFT", "LEFT")
+        except NoScriptError:  # the server restarted: its script cache is empty
             await redis.script_load(self._source)
-            return []
         except ResponseError as exc:
             if lease_lost(exc):
                 raise LeaseLost(str(exc)) from None
             raise
-        if blob:
-            return bytes(blob).split(b"\x1e")
-        wait: Any = self._wait  # seconds, fractions allowed (redis-py types it as int)
-        await redis.blmove(self._key, self._key, wait, "LEFT", "LEFT")
+        except UNREACHABLE as exc:
+            log.warning("taking from %s: %s; trying again", self._key, exc)
+            await asyncio.sleep(min(1.0, self._wait))
         return []
 
 

@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
-from redis.exceptions import RedisError
 
-from swarmbalancer.cluster.agents import BATCH, LeaseDesk, LeaseLost, Taker
+from swarmbalancer.cluster.agents import BATCH, UNREACHABLE, LeaseDesk, LeaseLost, Taker
 from swarmbalancer.cluster.balancer import ClusterBalancer
 from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.cluster.leader import LeaderLease
@@ -108,6 +107,7 @@ class Leader:
         lease.on_lost(lambda: _call_soon(loop, self.lost.set))
         lease.start_renewing()
         client = redis_client(self.target)
+        self.run_id = client.info("server").get("run_id")
         store = RedisStore(
             client,
             self.keys.swarm_id,
@@ -225,18 +225,33 @@ class Leader:
                 balancer.adopt(store.adopt(rows, balancer.now()))
 
     async def _report_forever(self, interval: float) -> None:
-        """Store the report every `interval` seconds."""
+        """Store the report every `interval` seconds; step down if the server restarted."""
         while True:
             await asyncio.sleep(interval)
-            await self._count_late()
+            try:
+                info: Any = await self.redis.info("server")
+                late = await self.redis.hget(self.keys.counters, "late_results")
+            except UNREACHABLE as exc:
+                log.warning("report: %s", exc)
+                continue
+            self._late = int(late or 0)
+            if info.get("run_id") != self.run_id:
+                self.restarted()
+                return
             self.publish()
 
-    async def _count_late(self) -> None:
-        try:
-            late = await self.redis.hget(self.keys.counters, "late_results")
-        except RedisError:
-            return
-        self._late = int(late or 0)
+    def restarted(self) -> None:
+        """The server restarted: it may have lost the latest writes (the AOF's last second,
+        or nothing with appendfsync always), so what this leader holds in memory no longer
+        matches it. Step down, writing nothing more but giving the lease up, so that a fresh
+        takeover (a standby, or this coordinator started again) rebuilds from what the server
+        kept."""
+        log.warning(
+            "swarm %s: redis-server restarted (its run id changed): stepping down",
+            self.keys.swarm_id,
+        )
+        self.store.abandon()
+        self.lost.set()
 
     _late = 0
 

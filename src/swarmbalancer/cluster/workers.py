@@ -20,7 +20,7 @@ from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
 
-from swarmbalancer.cluster.agents import LeaseDesk, RedisAgent, Taker, WorkerLost
+from swarmbalancer.cluster.agents import UNREACHABLE, LeaseDesk, RedisAgent, Taker, WorkerLost
 from swarmbalancer.cluster.balancer import ClusterBalancer
 from swarmbalancer.cluster.keys import SwarmKeys, check_agent_id
 from swarmbalancer.errors import SwarmBalancerError
@@ -85,7 +85,10 @@ class Workers:
         period = min(1.0, self.heartbeat_timeout / 4)
         while True:
             await asyncio.sleep(period)
-            await self.check()
+            try:
+                await self.check()
+            except UNREACHABLE as exc:  # no beats to read: nobody is declared lost for it
+                log.warning("liveness check: %s", exc)
 
     async def pump_events(self, wait: float = 1.0) -> None:
         """Take `events` (up to 1000 at a time, blocking while there are none) and apply them
@@ -94,7 +97,10 @@ class Workers:
         while True:
             taken = await events.take()
             if taken:
-                await self.apply(taken)
+                try:
+                    await self.apply(taken)
+                except UNREACHABLE as exc:  # a registration not read: the next check adds it
+                    log.warning("events: %s", exc)
 
     async def apply(self, events: list[bytes]) -> None:
         for raw in events:
