@@ -183,6 +183,17 @@ class Worker:
         self.r.close()
 
     def _loop(self) -> None:
+        from redis.exceptions import ConnectionError as Unreachable
+
+        while not self._stop.is_set():
+            try:
+                self._serve()
+            except Unreachable:  # the server restarts: register again once it is back
+                time.sleep(0.1)
+                with contextlib.suppress(Unreachable):
+                    register(self.r, self.keys, self.agent, self.capacity, **self.registration)
+
+    def _serve(self) -> None:
         last = 0.0
         while not self._stop.is_set():
             if self.beating and time.monotonic() - last >= self.beat_every:

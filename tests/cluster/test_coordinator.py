@@ -53,6 +53,16 @@ def keys() -> SwarmKeys:
     return SwarmKeys(f"k{next(_swarms)}")
 
 
+def joined(r: Redis, keys: SwarmKeys, agent: str) -> None:
+    """Wait until the leader's report lists `agent` (written every second)."""
+
+    def listed() -> bool:
+        report = json.loads(r.get(keys.report) or "{}")
+        return any(row["id"] == agent for row in report.get("per_agent", []))
+
+    wait_until(listed, timeout=15, what=f"{agent} in the report")
+
+
 class Swarm:
     """A coordinator and workers on one swarm, stopped whatever happens."""
 
@@ -236,6 +246,7 @@ def test_a_task_no_worker_can_ever_take_fails_with_a_reply(
 ) -> None:
     swarm.coordinator()
     swarm.worker("w", region="eu")
+    joined(r, keys, "w")  # with no agent at all, the task would wait for one
     (task_id,) = submit(r, keys, [1], client="c1", affinity="mars")
     (got,) = collect_replies(r, keys, "c1", 1, timeout=30)
     assert got["id"] == task_id and got["state"] == "failed" and "rejected" in got["error"]

@@ -5,9 +5,11 @@ It stands by until it wins the lease, then opens the `RedisStore` (the takeover)
 registered worker with a fresh beat an agent of a `ClusterBalancer`, re-submits the unfinished
 tasks and runs five loops on one asyncio connection pool: the inbox (clients' submissions), the
 outcomes workers report, the registration events, the liveness check and the report (written
-to `report` every second, for any process to read). Each loop blocks on Redis (BLMPOP, COUNT
-1000) rather than polling. It steps down at once, with `EXIT_LOST`, when the lease is lost; on
-SIGTERM or SIGINT it flushes, gives the lease up (a standby takes over at once) and exits 0.
+to `report` every second, for any process to read). Each loop takes up to 1000 entries at a time
+and blocks on Redis while there are none, rather than polling. It steps down at once, with
+`EXIT_LOST`, when the lease is lost (writing nothing more); when redis-server restarted under it,
+it writes what it knows, gives the lease up and exits `EXIT_LOST` too; on SIGTERM or SIGINT it
+writes what it knows, gives the lease up (a standby takes over at once) and exits 0.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from swarmbalancer.store.url import RedisTarget, parse_redis_url, redis_client
 
 log = logging.getLogger(__name__)
 
-#: The exit status of a coordinator that lost the leader lease (its supervisor restarts it,
-#: as a standby).
+#: The exit status of a coordinator that stepped down: it lost the leader lease, or the server
+#: restarted under it (its supervisor starts it again, as a standby).
 EXIT_LOST = 3
 
 
@@ -169,7 +171,8 @@ class Leader:
         finally:
             await _cancel(loops)
             await self._stop(writing)
-        return EXIT_LOST if self.lost.is_set() or lease.lost.is_set() else 0
+        stepped_down = self.lost.is_set() or lease.lost.is_set() or self.server_restarted
+        return EXIT_LOST if stepped_down else 0
 
     def _loops(self, report_interval: float) -> list[Coroutine[Any, Any, None]]:
         return [
@@ -237,23 +240,23 @@ class Leader:
             self._late = int(late or 0)
             if info.get("run_id") != self.run_id:
                 self.restarted()
-                return
+                return  # the leader stops when a loop ends
             self.publish()
 
     def restarted(self) -> None:
         """The server restarted: it may have lost the latest writes (the AOF's last second,
-        or nothing with appendfsync always), so what this leader holds in memory no longer
-        matches it. Step down, writing nothing more but giving the lease up, so that a fresh
-        takeover (a standby, or this coordinator started again) rebuilds from what the server
-        kept."""
+        or nothing with appendfsync always), leases and inbox entries among them, so what this
+        leader holds in memory no longer matches it. Step down as on SIGTERM (write what it
+        knows, while its lease still holds, and give the lease up), so that a fresh takeover (a
+        standby, or this coordinator started again) rebuilds from what the server kept."""
         log.warning(
             "swarm %s: redis-server restarted (its run id changed): stepping down",
             self.keys.swarm_id,
         )
-        self.store.abandon()
-        self.lost.set()
+        self.server_restarted = True
 
     _late = 0
+    server_restarted = False
 
     def publish(self) -> None:
         """Write the report (late results counted swarm-wide) with the next round trip."""
