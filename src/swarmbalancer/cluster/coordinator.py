@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import RedisError
 
 from swarmbalancer.cluster.agents import BATCH, UNREACHABLE, LeaseDesk, LeaseLost, Taker
 from swarmbalancer.cluster.balancer import ClusterBalancer
@@ -79,6 +80,10 @@ async def run_coordinator(
     lease_client = redis_client(target, socket_timeout=max(0.2, ttl / 3))
     lease = LeaderLease(lease_client, keys, ttl)
     try:
+        try:
+            lease_client.ping()
+        except RedisError as exc:  # at start, a wrong URL more likely than an outage
+            raise StoreError(f"store: {target.where}: cannot connect ({exc})") from None
         notify("standby")
         log.info("swarm %s: standing by for the leader lease", keys.swarm_id)
         if not await _first(lease.wait(), stop):

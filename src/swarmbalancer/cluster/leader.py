@@ -20,7 +20,9 @@ import uuid
 from collections.abc import Callable
 
 from redis.client import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.cluster.scripts import script
@@ -69,12 +71,19 @@ class LeaderLease:
     async def wait(self, poll: float | None = None) -> None:
         """Stand by until the lease is ours: sleep until the holder's lease would expire, at
         most `poll` seconds (a tenth of the TTL, at most half a second, so a holder that gives
-        the lease up early is noticed soon), then try again."""
+        the lease up early is noticed soon), then try again. A server out of reach meanwhile
+        is logged and tried again."""
         cap = poll if poll is not None else min(0.5, self.ttl / 10)
         # Redis tells no one when a key expires (keyspace notifications are off by default):
         # waiting for the holder's expiry is a timed wait, bounded by its remaining TTL.
-        while not await asyncio.to_thread(self.acquire):
-            pause = await asyncio.to_thread(self.remaining)
+        while True:
+            try:
+                if await asyncio.to_thread(self.acquire):
+                    return
+                pause = await asyncio.to_thread(self.remaining)
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                log.warning("swarm %s: standing by: %s", self.keys.swarm_id, exc)
+                pause = 1.0
             await asyncio.sleep(min(cap, pause + 0.005))
 
     def on_lost(self, callback: Callable[[], None]) -> None:

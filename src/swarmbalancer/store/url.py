@@ -122,7 +122,10 @@ def parse_redis_url(url: str, *, swarm_id: str | None = None) -> RedisTarget:
         lease_ttl = float("nan")
     if not 0 < lease_ttl < 86_400:
         raise ConfigError(f"store: lease_ttl must be seconds in (0, 86400), got {ttl_text!r}")
-    swarm = check_swarm_id(swarm_id if swarm_id is not None else swarm)
+    try:
+        swarm = check_swarm_id(swarm_id if swarm_id is not None else swarm)
+    except ConfigError as exc:
+        raise ConfigError(f"store: {exc}") from None
     host = parts.hostname or "localhost"
     shown = f"{parts.scheme}://{host}:{port or 6379}{parts.path or '/0'}?swarm={swarm}"
     rest = urlencode([(k, v) for k, values in query.items() for v in values])
