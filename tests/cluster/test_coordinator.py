@@ -269,3 +269,18 @@ def test_tasks_wait_for_a_worker_and_reported_usage_reaches_the_report(
 
     wait_until(lambda: tokens().get("input_tokens") == 30, 10, what="usage")
     assert tokens()["per_tenant"]["acme"]["cost"] == pytest.approx(1.5)
+
+
+def test_a_new_leader_takes_the_live_workers_but_not_a_draining_or_silent_one(
+    swarm: Swarm, r: Redis, keys: SwarmKeys
+) -> None:
+    live = swarm.worker("live", capacity=5)
+    swarm.worker("draining", capacity=5, draining=True)
+    silent = swarm.worker("silent", capacity=5)
+    silent.beating = False
+    r.hset(keys.beats, "silent", 1.0)  # its last beat, long ago
+    r.delete(keys.events)  # registered under an earlier leader: no notices left
+    swarm.coordinator()
+    ids = submit(r, keys, list(range(30)), client="c1")
+    assert len(collect_replies(r, keys, "c1", 30, timeout=30)) == 30
+    assert sorted(live.ran) == sorted(ids)

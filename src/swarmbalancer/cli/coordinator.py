@@ -4,6 +4,7 @@ then the elected coordinator process (cluster/coordinator.py) until it stops."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -42,4 +43,10 @@ def run(
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Each task's round trip allocates a few short-lived objects; the default collector, which
+    # walks the youngest generation every 700 allocations and everything imported at each
+    # full pass, took about a tenth of the process's CPU under load (measured): collect less
+    # often, and never the objects that exist at start.
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
     return asyncio.run(run_coordinator(options))

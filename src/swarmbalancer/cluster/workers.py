@@ -2,12 +2,13 @@
 liveness from `beats` (wire formats: /work/wire-formats.md).
 
 A worker becomes an agent of the leader's Balancer when it registers (a `register` event), or,
-at a takeover, when its registration is there and its last beat is fresh. A `drain` stops
-routing to it (its running tasks finish); `deregister` also fails whatever it still holds. A
-worker whose last beat is older than `heartbeat_timeout` is lost: its attempts fail with
-`WorkerLost` (and are retried elsewhere) and it stops being routed to; if its beats come back,
-it is an agent again. A `register` from a worker the leader still routes to, naming another
-process (host and pid), is a restart: the old process's attempts are failed the same way.
+at a takeover, when its registration is there (not draining) and its last beat is fresh. A
+`drain` stops routing to it (its running tasks finish); `deregister` also fails whatever it
+still holds. A worker whose last beat is older than `heartbeat_timeout` is lost: its attempts
+fail with `WorkerLost` (and are retried elsewhere) and it stops being routed to; if its beats
+come back, it is an agent again. A `register` from a worker the leader still routes to, naming
+another process (host and pid), is a restart: the old process's attempts are failed the same
+way.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ class Workers:
             )
         for raw_id, raw in registrations.items():
             agent_id = _text(raw_id)
-            if agent_id in fresh and agent_id not in self.active and agent_id not in self._left:
+            known = agent_id in self.active or agent_id in self._left
+            if agent_id in fresh and not known and not _draining(raw):
                 self._add(agent_id, raw)
 
     async def watch(self) -> None:
@@ -185,6 +187,15 @@ def _spec(registration: Any) -> dict[str, Any]:
             raise TypeError(f"{name}: {value!r} is not a {kind.__name__}")
         spec[name] = value
     return spec
+
+
+def _draining(raw: Any) -> bool:
+    """Does a registration say its worker is draining (taking no new work)?"""
+    try:
+        registration = json.loads(raw)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(registration, dict) and registration.get("draining") is True
 
 
 def _process(raw: Any) -> tuple[Any, Any]:
