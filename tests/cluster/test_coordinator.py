@@ -284,3 +284,17 @@ def test_a_new_leader_takes_the_live_workers_but_not_a_draining_or_silent_one(
     ids = submit(r, keys, list(range(30)), client="c1")
     assert len(collect_replies(r, keys, "c1", 30, timeout=30)) == 30
     assert sorted(live.ran) == sorted(ids)
+
+
+def test_malformed_rows_and_events_are_skipped_and_the_rest_run(
+    swarm: Swarm, r: Redis, keys: SwarmKeys
+) -> None:
+    swarm.coordinator()
+    swarm.worker("w")
+    r.hset(keys.tasks, mapping={"bad1": "not json", "bad2": "[1, 2]", "bad3": '{"id": "bad3"}'})
+    r.rpush(keys.inbox, "bad1", "bad2", "bad3", "missing")
+    r.rpush(keys.events, "not json", json.dumps({"event": "explode", "agent": "w"}))
+    ids = submit(r, keys, [1, 2], client="c1")
+    got = collect_replies(r, keys, "c1", 2, timeout=30)
+    assert sorted(g["id"] for g in got) == sorted(ids)
+    assert r.hget(keys.tasks, "bad3") == b'{"id": "bad3"}'  # left as it is

@@ -78,13 +78,14 @@ class Taker:
         self._source = source("take")
         self._sha: str = str(redis.register_script(self._source).sha)
 
-    async def take(self, count: int = BATCH) -> list[bytes]:
-        """Up to `count` entries; empty after waiting in vain (the caller comes back)."""
+    async def take(self, count: int = BATCH) -> list[Any]:
+        """Up to `count` entries, parsed (JSON objects; an entry that is not one is logged and
+        skipped); empty after waiting in vain (the caller comes back)."""
         redis, keys = self._redis, self._keys
         try:
             blob: Any = await redis.evalsha(self._sha, len(keys), *keys, self._token, count)
             if blob:
-                return bytes(blob).split(b"\x1e")
+                return self._parse(bytes(blob))
             wait: Any = self._wait  # seconds, fractions allowed (redis-py types it as int)
             await redis.blmove(self._key, self._key, wait, "LEFT", "LEFT")
         except NoScriptError:  # the server restarted: its script cache is empty
@@ -97,6 +98,29 @@ class Taker:
             log.warning("taking from %s: %s; trying again", self._key, exc)
             await asyncio.sleep(min(1.0, self._wait))
         return []
+
+    def _parse(self, blob: bytes) -> list[Any]:
+        """The entries of a batch: one `json.loads` of them all as a JSON array (0x1E never
+        occurs in valid JSON, so it becomes the array's comma), else one by one."""
+        try:
+            entries: list[Any] = json.loads(b"[" + blob.replace(b"\x1e", b",") + b"]")
+            if all(type(entry) is dict for entry in entries):
+                return entries
+        except ValueError:
+            pass
+        entries = []
+        for part in blob.split(b"\x1e"):
+            try:
+                entry = json.loads(part)
+            except ValueError:
+                entry = None
+            if type(entry) is dict:
+                entries.append(entry)
+            else:
+                log.warning(
+                    "%s: skipped an entry that is not a JSON object: %.80r", self._key, part
+                )
+        return entries
 
 
 class RemoteError(Exception):
@@ -210,11 +234,10 @@ class LeaseDesk:
         outcomes = Taker(self._redis, self.keys, self.keys.outcomes, token=self._token, wait=wait)
         while True:
             late = 0
-            for raw in await outcomes.take():
+            for outcome in await outcomes.take():
                 try:
-                    outcome = json.loads(raw)
                     future = waiting.pop(outcome["lease"], None)
-                except (ValueError, TypeError, KeyError):
+                except (TypeError, KeyError):
                     future = None
                 if future is None or future.done():
                     late += 1

@@ -30,11 +30,10 @@ from swarmbalancer.cluster.agents import BATCH, UNREACHABLE, LeaseDesk, LeaseLos
 from swarmbalancer.cluster.balancer import ClusterBalancer
 from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.cluster.leader import LeaderLease
-from swarmbalancer.cluster.rows import parse
 from swarmbalancer.cluster.workers import Workers
 from swarmbalancer.cluster.writer import Writer
 from swarmbalancer.config import BalancerConfig
-from swarmbalancer.errors import StoreError, TaskRejected
+from swarmbalancer.errors import StoreError
 from swarmbalancer.policies.levels import LevelQueue
 from swarmbalancer.store.redis_store import RedisStore
 from swarmbalancer.store.url import RedisTarget, parse_redis_url, redis_client
@@ -223,12 +222,7 @@ class Leader:
         while True:
             await balancer.room()
             room = min(BATCH, self.options.backlog - balancer.outstanding)
-            rows = []
-            for text in await inbox.take(room):  # an id without a row (trimmed) is skipped
-                try:
-                    rows.append(parse(text))
-                except (TaskRejected, ValueError):
-                    log.warning("inbox: a row that is not a JSON object was skipped")
+            rows = await inbox.take(room)  # an id without a row (trimmed) is skipped
             if rows:
                 balancer.adopt(store.adopt(rows, balancer.now()))
 

@@ -104,13 +104,12 @@ class Workers:
                 except UNREACHABLE as exc:  # a registration not read: the next check adds it
                     log.warning("events: %s", exc)
 
-    async def apply(self, events: list[bytes]) -> None:
-        for raw in events:
+    async def apply(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
             try:
-                event = json.loads(raw)
                 kind, agent_id = event["event"], str(event["agent"])
-            except (ValueError, TypeError, KeyError):
-                log.warning("events: ignored a malformed entry %r", raw)
+            except KeyError:
+                log.warning("events: ignored a malformed entry %.80r", event)
                 continue
             if kind == "register":
                 self._left.discard(agent_id)

@@ -18,6 +18,7 @@ until their first attempt starts.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 import warnings
@@ -39,6 +40,8 @@ from swarmbalancer.store.codec import encode_payload, encode_result
 from swarmbalancer.store.journal import JournalStore, label
 from swarmbalancer.store.memory import MemoryStore
 from swarmbalancer.store.record import TaskRecord
+
+log = logging.getLogger(__name__)
 
 #: Rows per `flush.lua` call; a larger flush (a takeover's worth) goes as several calls in one
 #: pipeline, so no single script holds the server for long.
@@ -207,7 +210,11 @@ class RedisStore(JournalStore):
             task_id = row.get("id")
             if not isinstance(task_id, str) or self.get(task_id) is not None:
                 continue
-            task = task_of(row, now=now, wall=wall)
+            try:
+                task = task_of(row, now=now, wall=wall)
+            except TaskRejected as exc:  # no process could run it: left as it is
+                log.warning("%s: %s", self.where, exc)
+                continue
             self._keep_row(task, row)
             out.append(task)
         return out
