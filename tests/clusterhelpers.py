@@ -225,7 +225,8 @@ class CoordinatorProcess:
         self.log = log
         args = [sys.executable, "-m", "swarmbalancer", "coordinator", "--store", url]
         args += ["--swarm-id", swarm, *extra]
-        self.process = subprocess.Popen(args, stderr=open(log, "wb"))  # noqa: SIM115
+        with open(log, "wb") as stderr:
+            self.process = subprocess.Popen(args, stderr=stderr)
 
     @property
     def pid(self) -> int:

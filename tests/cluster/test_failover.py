@@ -28,12 +28,12 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
 
 def leader_of(coordinators: list[CoordinatorProcess]) -> CoordinatorProcess:
     """The one whose log says it leads (waiting for it)."""
-    found: list[CoordinatorProcess] = []
-    wait_until(
-        lambda: bool(found.extend(c for c in coordinators if "leader (epoch" in c.text()) or found),
-        timeout=60,
-        what="a leader",
-    )
+
+    def leaders() -> list[CoordinatorProcess]:
+        return [c for c in coordinators if "leader (epoch" in c.text()]
+
+    wait_until(lambda: bool(leaders()), timeout=60, what="a leader")
+    found = leaders()
     assert len(found) == 1, [c.text() for c in coordinators]
     return found[0]
 

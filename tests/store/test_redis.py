@@ -18,6 +18,7 @@ from redisserver import RedisServer, redis_server
 from store.contract import StoreContract, agent, task
 from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.cluster.leader import LeaderLease
+from swarmbalancer.cluster.scripts import source
 from swarmbalancer.config import BalancerConfig
 from swarmbalancer.errors import ConfigError, StoreError, TaskRejected
 from swarmbalancer.model import TaskState
@@ -437,3 +438,27 @@ def test_an_unreachable_server_is_a_store_error(tmp_path: Path) -> None:
 
     with pytest.raises(StoreError, match="cannot open"):
         open_store(f"redis://127.0.0.1:{free_port()}/0?swarm=x", _CFG)
+
+
+def test_a_flush_sent_twice_pushes_each_reply_once(
+    server: RedisServer, keys: SwarmKeys, r: Redis
+) -> None:
+    store = open_at(server, keys)
+    submit(r, keys, [1, 2], client="c1")
+    rows_in = [json.loads(t) for t in r.hmget(keys.tasks, ["t0", "t1"]) if t is not None]
+    store.add_agent(agent("a", capacity=2))
+    for t in store.adopt(rows_in, 0.0):
+        store.put(t)
+        store.enqueue("a", t, 0.0)
+        store.claim("a", 0.0)
+    store.ack("t0", 1.0, ok=True, result="r0")
+    store.ack("t1", 1.0, ok=False, error="boom")
+    batch = store.take_journal(1.0)
+    assert batch is not None
+    sha = r.script_load(source("flush"))
+    for _ in range(2):  # the first reply lost on the network: the writer sends it again
+        for args in batch.calls:
+            r.evalsha(sha, len(store.flush_keys), *store.flush_keys, *args)
+    assert [e["id"] for e in replies(r, keys, "c1")] == ["t0", "t1"]
+    assert rows(r, keys)["t0"]["result"] == "r0"
+    store.close()

@@ -154,7 +154,6 @@ class LeaseDesk:
         wake: Callable[[], None],
     ) -> None:
         self.keys = keys
-        self.late = 0  # outcomes discarded so far
         self._redis = redis
         self._token = token
         self._payload_of = payload_of
@@ -223,9 +222,6 @@ class LeaseDesk:
         self._wake()
         return len(held)
 
-    def leases_of(self, agent_id: str) -> int:
-        return len(self._held.get(agent_id) or ())
-
     # -- outcomes -----------------------------------------------------------------------------
     async def pump_outcomes(self, wait: float = 1.0) -> None:
         """Pop outcomes (up to `BATCH` per blocking read) and resolve the waiting attempts;
@@ -244,7 +240,6 @@ class LeaseDesk:
                     continue
                 future.set_result(outcome)
             if late:
-                self.late += late
                 self._late += late
                 self._wake()
 

@@ -50,7 +50,6 @@ class Workers:
         self.heartbeat_timeout = heartbeat_timeout
         self.active: dict[str, RedisAgent] = {}  # routed to now
         self._joined: dict[str, tuple[Any, Any]] = {}  # agent id -> (host, pid) it joined as
-        self.lost = 0  # workers declared lost so far
         self._redis = redis
         self._token = token
         self._left: set[str] = set()  # drained or deregistered: back only by registering again
@@ -71,7 +70,6 @@ class Workers:
         now = seconds + micros / 1e6
         fresh = {_text(k) for k, v in beats.items() if now - _number(v) <= self.heartbeat_timeout}
         for agent_id in [a for a in self.active if a not in fresh]:
-            self.lost += 1
             self._remove(
                 agent_id,
                 WorkerLost(f"worker {agent_id!r}: no heartbeat for {self.heartbeat_timeout}s"),

@@ -40,7 +40,6 @@ class Writer:
         epoch: int,
         on_lost: Callable[[], None],
     ) -> None:
-        self.round_trips = 0
         self._redis = redis
         self._store = store
         self._clock = clock
@@ -118,7 +117,6 @@ class Writer:
                 log.warning("writing to redis: %s; trying again in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(1.0, delay * 2)
-        self.round_trips += 1
         if batch is not None:
             store.trimmed(batch, results)
 

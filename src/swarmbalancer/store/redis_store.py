@@ -261,7 +261,8 @@ class RedisStore(JournalStore):
         """The `flush.lua` calls that write everything dirty (and a trim and the report when
         due), the transitions then forgotten as written; None when there is nothing to write.
         The caller sends the calls, in order, again until they go: a resent call writes the
-        same rows, and its replies may come twice (a client takes the first)."""
+        same rows, and pushes no reply twice (flush.lua pushes a task's reply only when its
+        row enters finished or dead)."""
         if self._abandoned:
             return None
         wall = time.time()

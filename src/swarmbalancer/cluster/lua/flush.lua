@@ -20,7 +20,9 @@
 -- ARGV[6]  K, the number of idempotency pairs;  ARGV[7]  C, the number of client groups
 -- then K pairs   (idempotency key, task id): HSETNX idem (new tasks' keys)
 -- then C pairs   (client id, its reply entries one per line): RPUSH reply:<client>; an entry is
---                {"id", "state", "result", "error", "attempt"} (wire formats)
+--                {"id", "state", "result", "error", "attempt"} (wire formats), "id" first. An
+--                entry goes out only when its row entered finished or dead in this call: a
+--                call sent again (its first reply lost on the network) pushes no reply twice.
 --
 -- Trimming takes the oldest ids whose time is past retention from finished and from dead,
 -- deletes their rows, and their idem entries when the key still names them. Returns the number
@@ -43,21 +45,27 @@ end
 if ARGV[4] ~= '' then
   redis.call('SET', KEYS[6], ARGV[4])
 end
-local fields, done, failed = {}, {}, {}
+-- The id a row or a reply entry starts with ({"id":"..."): read with a pattern, or decoded
+-- when it holds a quote or a backslash.
+local function id_of(text)
+  return string.match(text, '^{"id":"([^"\\]*)"') or cjson.decode(text).id
+end
+
+local fields, done, failed, fresh = {}, {}, {}, {}
 for line in string.gmatch(ARGV[5], '[^\n]+') do
   local kind, row = string.sub(line, 1, 1), string.sub(line, 2)
-  local id = string.match(row, '^{"id":"([^"\\]*)"')
-  if not id then
-    id = cjson.decode(row).id
-  end
+  local id = id_of(row)
   fields[#fields + 1] = id
   fields[#fields + 1] = row
-  if kind == 'f' then
-    done[#done + 1] = now
-    done[#done + 1] = id
-  elseif kind == 'd' then
-    failed[#failed + 1] = now
-    failed[#failed + 1] = id
+  if kind == 'f' or kind == 'd' then
+    local zset, list = finished, done
+    if kind == 'd' then
+      zset, list = dead, failed
+    end
+    -- finished by this call, not by an earlier one this call repeats: its reply goes out
+    fresh[id] = not redis.call('ZSCORE', zset, id)
+    list[#list + 1] = now
+    list[#list + 1] = id
   end
 end
 flush_calls('HSET', tasks, fields)
@@ -74,12 +82,16 @@ local ttl = math.max(1, math.ceil(retention))
 for _ = 1, ngroups do
   local key, entries = prefix .. 'reply:' .. ARGV[i], {}
   for entry in string.gmatch(ARGV[i + 1], '[^\n]+') do
-    entries[#entries + 1] = entry
+    if fresh[id_of(entry)] then
+      entries[#entries + 1] = entry
+    end
   end
   for j = 1, #entries, STEP do
     redis.call('RPUSH', key, unpack(entries, j, math.min(j + STEP - 1, #entries)))
   end
-  redis.call('EXPIRE', key, ttl)
+  if #entries > 0 then
+    redis.call('EXPIRE', key, ttl)
+  end
   i = i + 2
 end
 local trimmed = 0
