@@ -122,7 +122,8 @@ def test_a_second_balancer_on_the_same_file_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        "redis://localhost",
+        "redis://localhost:notaport",
+        "redis://localhost/0?swarm=two words",
         "sqlite://",
         "sqlite:///",
         "sqlite://host/x.db",

@@ -2,8 +2,8 @@
 
     python crash_child.py DB LOG TASKS
 
-A durable Balancer on DB runs TASKS tasks (16 slots, a 5 ms handler), submitted by 500
-concurrent producers at a time. LOG gets one line per event,
+A durable Balancer on DB (a SQLite file, or a store URL) runs TASKS tasks (16 slots, a 5 ms
+handler), submitted by 500 concurrent producers at a time. LOG gets one line per event,
 written straight to the file (os.write), so what the OS has when the process dies is exact:
 `S id` once `submit` returned, `B id` when an attempt began, `E id` when it returned.
 """
@@ -26,7 +26,8 @@ async def main(db: str, log: str, count: int) -> None:
         os.write(fd, f"E {task.id}\n".encode())
         return int(task.payload["n"]) * 2
 
-    lb = Balancer({"maxRetries": 3, "rebalanceEnabled": False}, store=f"sqlite:///{db}")
+    store = db if "://" in db else f"sqlite:///{db}"
+    lb = Balancer({"maxRetries": 3, "rebalanceEnabled": False}, store=store)
     for i in range(4):
         lb.add_agent(f"a{i}", handler, capacity=4)
 

@@ -182,6 +182,35 @@ def serve(
         raise fail(str(exc)) from None
 
 
+@app.command()
+def coordinator(
+    store: Annotated[
+        str, typer.Option(help="redis://[:password@]host:port/db (rediss:// for TLS)")
+    ],
+    swarm_id: Annotated[
+        str | None,
+        typer.Option("--swarm-id", help="the swarm (default: the URL's swarm, else default)"),
+    ] = None,
+    config: ConfigOpt = None,
+    lease_ttl: Annotated[
+        float | None, typer.Option(min=0.1, max=3600, help="leader lease TTL in seconds (10)")
+    ] = None,
+    heartbeat_timeout: Annotated[
+        float, typer.Option(min=0.1, help="seconds without a beat before a worker is lost")
+    ] = 10.0,
+    file: FileOpt = DEFAULT_FILE,
+) -> None:
+    """Schedule a Redis swarm while this process holds its leader lease (others stand by);
+    exits 3 when the lease is lost."""
+    from swarmbalancer.cli.coordinator import run as run_coordinator
+
+    try:
+        code = run_coordinator(store, swarm_id, config, file, lease_ttl, heartbeat_timeout)
+    except SwarmBalancerError as exc:
+        raise fail(str(exc)) from None
+    raise typer.Exit(code)
+
+
 @app.command("mcp")
 def mcp_stdio(
     workload: Annotated[

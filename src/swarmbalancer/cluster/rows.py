@@ -100,3 +100,51 @@ def parse(text: str | bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TaskRejected("row: not a JSON object")
     return value
+
+
+_str = json.encoder.encode_basestring_ascii
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else _str(value)
+
+
+def _number(value: float | None) -> str:
+    return "null" if value is None else repr(value)  # finite: Task.create checked
+
+
+def leader_row(
+    task: Task,
+    state: RecordState,
+    *,
+    shift: float,
+    payload: str,
+    client: str | None,
+    result: str = "null",
+    error: str | None = None,
+    finished_wall: float | None = None,
+) -> str:
+    """The row (JSON text) the leader's flush writes for `task` in `state`, with its times moved
+    onto Unix time by `shift`; `payload` and `result` are JSON texts already encoded (payload
+    last, as in `new_row`). Built by hand: it runs twice per task on the leader's hot path."""
+    deadline = task.deadline
+    affinity = task.affinity
+    names = "null" if affinity is None else "[" + ",".join(map(_str, sorted(affinity))) + "]"
+    return (
+        f'{{"id":{_str(task.id)},"seq":{task.seq},"state":"{state}","attempt":{task.attempt},'
+        f'"priority":{int(task.priority)},"tenant":{_text(task.tenant)},'
+        f'"deadline":{"null" if deadline is None else repr(deadline + shift)},'
+        f'"estimate":{_number(task.estimate)},"affinity":{names},"region":{_text(task.region)},'
+        f'"key":{_text(task.idempotency_key)},"max_retries":{task.max_retries},'
+        f'"period":{_number(task.period)},"submitted_wall":{task.submitted_at + shift!r},'
+        f'"result":{result},"error":{_text(error)},"finished_wall":{_number(finished_wall)},'
+        f'"client":{_text(client)},"payload":{payload}}}'
+    )
+
+
+def reply_entry(task: Task, state: RecordState, result: str, error: str | None) -> str:
+    """A `reply:<client>` entry for a finished task (format in the wire formats)."""
+    return (
+        f'{{"id":{_str(task.id)},"state":"{state}","result":{result},'
+        f'"error":{_text(error)},"attempt":{task.attempt}}}'
+    )

@@ -97,7 +97,7 @@ def take_snapshot(
 
 
 def flush_figures(coordinator: Coordinator) -> TimerFigures | None:
-    """The store's flush timings, when it keeps them (`SqliteStore.flush_timing`; any store may
-    offer a `RollingTimer` under that name); None for the memory store."""
+    """The store's flush timings, when it keeps them (`JournalStore.flush_timing`, so SQLite and
+    Redis; any store may offer a `RollingTimer` under that name); None for the memory store."""
     timer = getattr(coordinator.store, "flush_timing", None)
     return timer.figures() if isinstance(timer, RollingTimer) else None

@@ -1,13 +1,9 @@
 """The durable embedded store: the memory store's structures, journaled to a SQLite file.
 
-Scheduling stays in memory, exactly as in `MemoryStore`, so the policies and the hot path keep
-their speed. Every transition recovery needs (a task accepted, an attempt started by `claim` or,
-for a task taken from the shared queue, by `start`, a retry deferred, an outcome, a
-cancellation by `remove`) marks the task dirty; `flush` writes the dirty tasks' current rows in
-one transaction, and the runtime calls it once per event-loop iteration. Moves between queues
-(`share`, `take_shared`, `enqueue`, `move`, `evacuate`, `park`, `due`) are not journaled: the
-task is `waiting` wherever it waits, and recovery routes it again from scratch. A crash
-therefore loses at most the transitions since the last flush (see docs/architecture.md).
+The journal (`store/journal.py`) keeps the tasks whose recorded state changed dirty; `flush`
+writes their current rows in one transaction, and the runtime calls it once per event-loop
+iteration. A crash therefore loses at most the transitions since the last flush (see
+docs/architecture.md).
 
 On open, the unfinished rows (waiting or running) are read back in submission order and handed
 out once by `take_recovered`; the runtime submits them again, so they are re-routed from scratch.
@@ -19,18 +15,16 @@ for as long as the store is open, and a second opener gets a `StoreError`.
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from swarmbalancer.errors import StoreError, TaskRejected
-from swarmbalancer.metrics.timing import RollingTimer
-from swarmbalancer.model import Priority, Task, TaskState
+from swarmbalancer.errors import StoreError
+from swarmbalancer.model import Priority, Task
 from swarmbalancer.policies.levels import LevelQueue
-from swarmbalancer.store.codec import decode, encode_names, encode_payload, encode_result
-from swarmbalancer.store.memory import MemoryStore
-from swarmbalancer.store.record import RecordState, TaskRecord
+from swarmbalancer.store.codec import decode, encode_names, encode_result
+from swarmbalancer.store.journal import LABELS, JournalStore
+from swarmbalancer.store.record import TaskRecord
 
 Synchronous = Literal["normal", "full"]
 
@@ -84,26 +78,14 @@ _UNFINISHED = (
     " FROM tasks WHERE state IN ('waiting', 'running') ORDER BY seq"
 )
 
-#: A finished row's state back as a task state (a row found by its idempotency key).
-_STATES = {"done": TaskState.DONE, "failed": TaskState.FAILED, "cancelled": TaskState.CANCELLED}
 
-_LABELS: dict[TaskState, RecordState] = {
-    TaskState.RUNNING: "running",
-    TaskState.DONE: "done",
-    TaskState.FAILED: "failed",
-    TaskState.CANCELLED: "cancelled",
-}
-
-
-class SqliteStore(MemoryStore):
+class SqliteStore(JournalStore):
     """`MemoryStore` plus a journal of task rows in a SQLite file (WAL), written by `flush`.
 
     `synchronous="normal"` (the default) survives a killed process; `"full"` also survives a
     power cut or OS crash, at the cost of an fsync per flush. Finished rows are kept for
     `retention` seconds (Unix time), then purged `purge_batch` at a time.
     """
-
-    durable = True
 
     def __init__(
         self,
@@ -116,37 +98,24 @@ class SqliteStore(MemoryStore):
         remember_keys: int = 100_000,
         purge_batch: int = 1000,
     ) -> None:
-        super().__init__(queue_factory, remember_keys=remember_keys)
+        super().__init__(
+            queue_factory,
+            retention=retention,
+            max_payload_bytes=max_payload_bytes,
+            remember_keys=remember_keys,
+            purge_batch=purge_batch,
+        )
         if synchronous not in ("normal", "full"):
             raise StoreError(f"store: synchronous must be normal or full, got {synchronous!r}")
         self.path = Path(path)
         self.synchronous = synchronous
-        self._retention = retention
-        self._max_payload = max_payload_bytes
-        self._purge_batch = purge_batch
-        self._next_purge = 0.0
-        self._dirty: dict[str, Task] = {}
-        self._new: set[str] = set()  # dirty tasks whose full row (payload included) is written
-        self._payloads: dict[str, str] = {}  # JSON of new tasks' payloads, encoded at put
-        self._results: dict[str, Any] = {}
-        #: each flush that wrote something: its time and rows (bottleneck-analyze's store latency)
-        self.flush_timing = RollingTimer()
         self._db = _connect(self.path, synchronous)
-        self._closed = False
-        self._last_now = 0.0
         self._recovered = self._load_unfinished()
 
     # -- the journal --------------------------------------------------------------------------
-    def flush(self, now: float) -> None:
-        """Write every transition since the last flush in one transaction, then purge a batch of
-        expired results when due. A no-op when nothing changed and no purge is due."""
-        wall = time.time()
-        dirty = self._dirty
-        if not dirty and wall < self._next_purge:
-            return
-        self._last_now = now
-        started = time.perf_counter()
-        inserts, updates = self._rows(dirty, wall, wall - now)
+    def _write(self, wall: float, shift: float) -> None:
+        """Write the dirty tasks' rows in one transaction, and purge a batch when due."""
+        inserts, updates = self._rows(self._dirty, wall, shift)
         db = self._db
         try:
             db.execute("BEGIN")
@@ -154,7 +123,7 @@ class SqliteStore(MemoryStore):
                 db.executemany(_INSERT, inserts)
             if updates:
                 db.executemany(_UPDATE, updates)
-            if wall >= self._next_purge:
+            if self._purge_due(wall):
                 self._purge(wall)
             db.execute("COMMIT")
         except BaseException as exc:
@@ -163,11 +132,6 @@ class SqliteStore(MemoryStore):
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"store: {self.path}: cannot write ({exc})") from exc
             raise
-        self.flush_timing.since(started, len(dirty))
-        dirty.clear()
-        self._new.clear()
-        self._payloads.clear()
-        self._results.clear()
 
     def _rows(
         self, dirty: dict[str, Task], wall: float, shift: float
@@ -178,7 +142,7 @@ class SqliteStore(MemoryStore):
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
         for task_id, task in dirty.items():
-            label = _LABELS.get(task.state, "waiting")
+            label = LABELS.get(task.state, "waiting")
             result = error = finished_wall = None
             if label != "waiting" and label != "running":
                 finished_wall = wall
@@ -242,50 +206,13 @@ class SqliteStore(MemoryStore):
             " WHERE finished_wall IS NOT NULL AND finished_wall < ? LIMIT ?)",
             (wall - self._retention, self._purge_batch),
         )
-        if cursor.rowcount >= self._purge_batch:
-            self._next_purge = wall
-        else:
-            self._next_purge = wall + max(1.0, min(60.0, self._retention / 10))
+        self._purged(wall, cursor.rowcount)
 
-    def close(self) -> None:
-        """Flush what is pending and release the file (and its lock)."""
-        if self._closed:
-            return
-        if self._dirty:
-            self.flush(self._last_now)
+    def _close_backend(self) -> None:
+        """Release the file (and its lock)."""
         self._db.close()
-        self._closed = True
-
-    def drop_cancellations(self) -> None:
-        """Forget the cancellations not flushed yet, so those tasks stay unfinished in the file
-        (waiting, or running: that attempt is then presumed lost) for the next store on it to
-        recover: a balancer stopping without draining cancels its tasks in memory only."""
-        dirty = self._dirty
-        for task_id in [i for i, t in dirty.items() if t.state is TaskState.CANCELLED]:
-            del dirty[task_id]
-            self._new.discard(task_id)
-            self._payloads.pop(task_id, None)
 
     # -- recovery -----------------------------------------------------------------------------
-    def take_recovered(self, now: float) -> list[Task]:
-        """The unfinished tasks found on open, in submission order, once; their times moved onto
-        the caller's clock. A task whose lost attempt was its last is failed here instead."""
-        recovered, self._recovered = self._recovered, []
-        offset = now - time.time()  # rows hold Unix times
-        out: list[Task] = []
-        for task, was_running in recovered:
-            task.submitted_at += offset
-            if task.deadline is not None:
-                task.deadline += offset
-            if was_running and task.attempt > task.max_retries:
-                task.state = TaskState.FAILED
-                task.finished_at = now
-                task.error = f"attempt {task.attempt} lost: the process stopped while it ran"
-                self._dirty[task.id] = task
-                continue
-            out.append(task)
-        return out
-
     def _load_unfinished(self) -> list[tuple[Task, bool]]:
         out = []
         for row in self._db.execute(_UNFINISHED):
@@ -314,18 +241,7 @@ class SqliteStore(MemoryStore):
         return out
 
     # -- lookups ------------------------------------------------------------------------------
-    def result(self, task_id: str) -> TaskRecord | None:
-        """The task's record: live or not yet flushed from memory, else its row; None when
-        unknown or purged."""
-        task = self._dirty.get(task_id) or self.get(task_id)
-        if task is not None:
-            return TaskRecord(
-                task_id,
-                _LABELS.get(task.state, "waiting"),
-                task.attempt,
-                self._results.get(task_id),
-                task.error,
-            )
+    def _stored_record(self, task_id: str) -> TaskRecord | None:
         row = self._db.execute(
             "SELECT state, attempt, result, error, finished_wall FROM tasks WHERE id = ?",
             (task_id,),
@@ -335,77 +251,12 @@ class SqliteStore(MemoryStore):
         state, attempt, result, error, finished_wall = row
         return TaskRecord(task_id, state, attempt, decode(result), error, finished_wall)
 
-    def _by_key(self, key: str, task_id: str) -> Task | None:
-        """The task of an idempotency key recorded in the file by another task (an earlier run,
-        or a flushed one), live if it still is."""
+    def _stored_key(self, key: str) -> tuple[str, str, int, str | None] | None:
         row = self._db.execute(
             "SELECT id, state, attempt, error FROM tasks WHERE idem_key = ? ORDER BY seq LIMIT 1",
             (key,),
         ).fetchone()
-        if row is None or row[0] == task_id:
-            return None
-        live = self._dirty.get(row[0]) or self.get(row[0])  # finished but not flushed, or live
-        if live is not None:
-            return live
-        state = _STATES.get(row[1], TaskState.FAILED)
-        error = row[3] if state is not TaskState.DONE else None
-        return Task(id=row[0], idempotency_key=key, attempt=row[2], state=state, error=error)
-
-    # -- transitions the journal records ------------------------------------------------------
-    def put(self, task: Task) -> tuple[Task, bool]:
-        text = encode_payload(task.payload, self._max_payload)
-        key = task.idempotency_key
-        if key is not None:
-            seen = self._by_key(key, task.id)
-            if seen is not None:
-                return seen, False
-        if self.get(task.id) is not None:
-            raise TaskRejected(f"task_id: {task.id!r} is already in use")
-        accepted, created = super().put(task)
-        if created:
-            task_id = task.id
-            self._payloads[task_id] = text
-            self._new.add(task_id)
-            self._dirty[task_id] = task
-        return accepted, created
-
-    def claim(self, agent_id: str, now: float, lease: float | None = None) -> Task | None:
-        task = super().claim(agent_id, now, lease)
-        if task is not None:
-            self._dirty[task.id] = task
-        return task
-
-    def start(self, agent_id: str, task: Task, now: float, lease: float | None = None) -> None:
-        super().start(agent_id, task, now, lease)
-        self._dirty[task.id] = task
-
-    def defer(self, task_id: str, until: float, now: float) -> Task:
-        task = super().defer(task_id, until, now)
-        self._dirty[task_id] = task
-        return task
-
-    def ack(
-        self,
-        task_id: str,
-        now: float,
-        *,
-        ok: bool,
-        error: str | None = None,
-        result: Any = None,
-    ) -> Task:
-        task = super().ack(task_id, now, ok=ok, error=error, result=result)
-        self._dirty[task_id] = task
-        if ok:
-            self._results[task_id] = result
-        return task
-
-    def remove(self, task_id: str) -> Task | None:
-        """Cancel a waiting task (journaled as cancelled); a caller that fails it instead, as a
-        park timeout does, sets FAILED before the flush, and the row says failed."""
-        task = super().remove(task_id)
-        if task is not None:
-            self._dirty[task_id] = task
-        return task
+        return None if row is None else (row[0], row[1], row[2], row[3])
 
 
 def _connect(path: Path, synchronous: Synchronous) -> sqlite3.Connection:

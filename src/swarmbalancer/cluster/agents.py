@@ -1,0 +1,298 @@
+"""Workers as agents of the leader's Balancer: each worker's handler is a `RedisAgent`, which
+leases the task out through Redis and awaits the outcome the worker reports, as the service's
+HTTP agents do (service/hub.py).
+
+The per-task work is a few dictionary operations: `LeaseDesk` collects the leases of a whole
+loop iteration, which the leader's writer (cluster/writer.py) hands out in one `lease.lua` call
+with the revocations of attempts that ended without an outcome, in the round trip that also
+writes the journal; `pump_outcomes` takes up to 1000 outcomes at a time (`take.lua`, blocking
+only when there are none) and resolves the waiting attempts. An outcome for a lease nobody
+waits for any more (its attempt timed out, or its worker was declared lost) is discarded and
+counted in `counters` as `late_results`. Every leader write and pop is fenced by its token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
+from typing import Any
+
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from swarmbalancer.cluster.keys import SwarmKeys
+from swarmbalancer.cluster.scripts import source
+from swarmbalancer.errors import NonRetryable, RetryAfter, SwarmBalancerError
+from swarmbalancer.model import Task
+from swarmbalancer.usage import report_usage
+
+log = logging.getLogger(__name__)
+
+#: Outcomes popped per blocking read.
+BATCH = 1000
+
+
+#: The errors of a server that cannot be reached (for now): a loop logs them and goes on.
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+
+
+class LeaseLost(SwarmBalancerError):
+    """A leader script was refused: another process holds the leader lease now."""
+
+
+def lease_lost(exc: ResponseError) -> bool:
+    """Is this a leader script's refusal (the lease passed to another process)?"""
+    return str(exc).startswith("LEASELOST")
+
+
+class Taker:
+    """Takes batches off one list for the leader: `take.lua` pops up to `count` entries,
+    fenced by the leader's token, and returns them as one string (one reply element to read:
+    redis-py parses each element in Python). When the list is empty it blocks on BLMOVE of the
+    list onto itself (up to `wait` seconds), which moves nothing, and the next `take` pops what
+    came. With `rows`, the list holds task ids and their rows (from that hash) are taken."""
+
+    def __init__(
+        self,
+        redis: AsyncRedis,
+        keys: SwarmKeys,
+        key: str,
+        *,
+        token: str,
+        rows: str | None = None,
+        wait: float = 1.0,
+    ) -> None:
+        self._redis = redis
+        self._key = key
+        self._keys = [keys.leader, key] if rows is None else [keys.leader, key, rows]
+        self._token = token
+        self._wait = wait
+        self._source = source("take")
+        self._sha: str = str(redis.register_script(self._source).sha)
+
+    async def take(self, count: int = BATCH) -> list[Any]:
+        """Up to `count` entries, parsed (JSON objects; an entry that is not one is logged and
+        skipped); empty after waiting in vain (the caller comes back)."""
+        redis, keys = self._redis, self._keys
+        try:
+            blob: Any = await redis.evalsha(self._sha, len(keys), *keys, self._token, count)
+            if blob:
+                return self._parse(bytes(blob))
+            wait: Any = self._wait  # seconds, fractions allowed (redis-py types it as int)
+            await redis.blmove(self._key, self._key, wait, "LEFT", "LEFT")
+        except NoScriptError:  # the server restarted: its script cache is empty
+            await redis.script_load(self._source)
+        except ResponseError as exc:
+            if lease_lost(exc):
+                raise LeaseLost(str(exc)) from None
+            raise
+        except UNREACHABLE as exc:
+            log.warning("taking from %s: %s; trying again", self._key, exc)
+            await asyncio.sleep(min(1.0, self._wait))
+        return []
+
+    def _parse(self, blob: bytes) -> list[Any]:
+        """The entries of a batch: one `json.loads` of them all as a JSON array (0x1E never
+        occurs in valid JSON, so it becomes the array's comma), else one by one."""
+        try:
+            entries: list[Any] = json.loads(b"[" + blob.replace(b"\x1e", b",") + b"]")
+            if all(type(entry) is dict for entry in entries):
+                return entries
+        except ValueError:
+            pass
+        entries = []
+        for part in blob.split(b"\x1e"):
+            try:
+                entry = json.loads(part)
+            except ValueError:
+                entry = None
+            if type(entry) is dict:
+                entries.append(entry)
+            else:
+                log.warning(
+                    "%s: skipped an entry that is not a JSON object: %.80r", self._key, part
+                )
+        return entries
+
+
+class RemoteError(Exception):
+    """The error a worker reported for its attempt (the text it sent)."""
+
+
+class WorkerLost(Exception):
+    """A worker stopped heartbeating, restarted or left while holding the attempt's lease."""
+
+
+class LeaseDesk:
+    """The leases handed to workers: queued here for the writer, outcomes matched back by
+    lease id.
+
+    `payload_of(task_id)` gives a task's payload as JSON text (the store keeps it encoded);
+    `clock()` is the balancer's clock, whose offset to Unix time turns deadlines into Unix
+    times; `timeout()` the current `taskTimeout`; `wake()` tells the writer there is something
+    to send.
+    """
+
+    def __init__(
+        self,
+        redis: AsyncRedis,
+        keys: SwarmKeys,
+        *,
+        token: str,
+        tag: str,
+        payload_of: Callable[[str], str],
+        clock: Callable[[], float],
+        timeout: Callable[[], float | None],
+        wake: Callable[[], None],
+    ) -> None:
+        self.keys = keys
+        self._redis = redis
+        self._token = token
+        self._payload_of = payload_of
+        self._clock = clock
+        self._timeout = timeout
+        self._wake = wake
+        self._ids = itertools.count(1)
+        self._tag = tag
+        self._pending: list[str] = []  # "<agent> <lease> <entry>" lines not sent yet
+        self._revoked: list[str] = []  # lease ids whose attempt ended without an outcome
+        self._voided: list[str] = []  # agents whose ready list is to be emptied
+        self._late = 0  # outcomes discarded, not counted in Redis yet
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._held: dict[str, dict[str, None]] = {}  # agent id -> its lease ids, in order
+
+    def lease(self, agent_id: str, task: Task) -> tuple[str, asyncio.Future[dict[str, Any]]]:
+        """Queue a lease of `task` for the worker `agent_id`; the future gets its outcome."""
+        lease_id = f"{self._tag}{next(self._ids)}"
+        deadline = task.deadline
+        unix = "null" if deadline is None else repr(deadline + time.time() - self._clock())
+        timeout = self._timeout()
+        self._pending.append(
+            f'{agent_id} {lease_id} {{"task":{encode_basestring_ascii(task.id)},'
+            f'"lease":"{lease_id}","attempt":{task.attempt},"deadline":{unix},'
+            f'"timeout":{"null" if timeout is None else repr(timeout)},'
+            f'"payload":{self._payload_of(task.id)}}}'
+        )
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[lease_id] = future
+        held = self._held.get(agent_id)
+        if held is None:
+            held = self._held[agent_id] = {}
+        held[lease_id] = None
+        self._wake()
+        return lease_id, future
+
+    def take(self) -> Handout | None:
+        """What `lease.lua` should do next, for the writer; None when nothing."""
+        if not (self._pending or self._revoked or self._voided or self._late):
+            return None
+        handout = Handout(self._pending, self._revoked, self._voided, self._late)
+        self._pending, self._revoked, self._voided, self._late = [], [], [], 0
+        return handout
+
+    def ended(self, agent_id: str, lease_id: str, *, revoke: bool) -> None:
+        """An attempt is over: forget its lease; `revoke` (no outcome came) deletes it in Redis
+        too, so a late report of it is refused there."""
+        self._waiting.pop(lease_id, None)
+        held = self._held.get(agent_id)
+        if held is not None:
+            held.pop(lease_id, None)
+        if revoke:
+            self._revoked.append(lease_id)
+            self._wake()
+
+    def fail_agent(self, agent_id: str, error: BaseException) -> int:
+        """Fail every attempt leased to one worker (lost, restarted or gone) with `error`,
+        revoke the leases and void its ready list; the number failed."""
+        held = self._held.pop(agent_id, None) or {}
+        for lease_id in held:
+            future = self._waiting.pop(lease_id, None)
+            if future is not None and not future.done():
+                future.set_exception(error)
+        self._revoked.extend(held)
+        self._voided.append(agent_id)
+        self._wake()
+        return len(held)
+
+    # -- outcomes -----------------------------------------------------------------------------
+    async def pump_outcomes(self, wait: float = 1.0) -> None:
+        """Pop outcomes (up to `BATCH` per blocking read) and resolve the waiting attempts;
+        count the rest as late."""
+        waiting = self._waiting
+        outcomes = Taker(self._redis, self.keys, self.keys.outcomes, token=self._token, wait=wait)
+        while True:
+            late = 0
+            for outcome in await outcomes.take():
+                try:
+                    future = waiting.pop(outcome["lease"], None)
+                except (TypeError, KeyError):
+                    future = None
+                if future is None or future.done():
+                    late += 1
+                    continue
+                future.set_result(outcome)
+            if late:
+                self._late += late
+                self._wake()
+
+
+@dataclass(frozen=True, slots=True)
+class Handout:
+    """One `lease.lua` call's worth: new lease lines, revoked lease ids, agents whose ready
+    list to void, outcomes discarded."""
+
+    leases: list[str]
+    revoked: list[str]
+    voided: list[str]
+    late: int
+
+
+class RedisAgent:
+    """The Balancer's handler for one worker: lease the task out, await the worker's outcome."""
+
+    def __init__(self, agent_id: str, desk: LeaseDesk) -> None:
+        self.id = agent_id
+        self.desk = desk
+
+    async def __call__(self, task: Task) -> Any:
+        desk, agent_id = self.desk, self.id
+        lease_id, future = desk.lease(agent_id, task)
+        try:
+            outcome = await future
+        finally:
+            desk.ended(agent_id, lease_id, revoke=not future.done() or future.cancelled())
+        return _settle(outcome)
+
+
+def _settle(outcome: dict[str, Any]) -> Any:
+    """The handler's return value for an outcome, or the exception the runtime understands;
+    the worker's usage figures are reported for the attempt."""
+    usage = outcome.get("usage")
+    if isinstance(usage, dict) and usage:
+        fields = ("input_tokens", "output_tokens", "model", "cost")
+        try:
+            report_usage(**{k: usage.get(k) for k in fields})
+        except (SwarmBalancerError, TypeError) as exc:
+            log.warning("task %s: usage not recorded (%s)", outcome.get("task"), exc)
+    if outcome.get("ok"):
+        return outcome.get("result")
+    error = RemoteError(str(outcome.get("error") or "failed"))
+    if outcome.get("retryable") is False:
+        raise NonRetryable(error)
+    seconds = outcome.get("retry_after")
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        try:
+            rest = RetryAfter(seconds, error)
+        except ValueError:  # negative or infinite: an ordinary failure
+            rest = None
+        if rest is not None:
+            raise rest
+    raise error

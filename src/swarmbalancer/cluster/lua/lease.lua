@@ -1,0 +1,75 @@
+-- lease.lua: the leader's hand-outs in one atomic step: void the ready lists of workers it
+-- gave up on, revoke leases whose attempt ended without an outcome, hand out new leases, and
+-- count the outcomes it discarded. Fenced like every leader write.
+--
+-- KEYS[1]  sb:{ID}:leader    string: the leader's token
+-- KEYS[2]  sb:{ID}:leases    hash: lease id -> "<agent> <task> <epoch>" (report.lua checks it)
+-- KEYS[3]  sb:{ID}:counters  hash: counter name -> integer (late_results)
+-- Also sb:{ID}:ready:<agent> lists (DEL, RPUSH), built from the prefix of KEYS[1]: legal as
+-- every key of a swarm shares one hash tag.
+-- ARGV[1]  the caller's token
+-- ARGV[2]  the caller's epoch (from takeover.lua)
+-- ARGV[3]  the new leases, one per line ("\n"): "<agent id> <lease id> <entry JSON>". Agent
+--          ids and lease ids hold no space or newline, compact JSON no raw newline. The entry
+--          is the ready entry of the wire formats, {"task", "lease", "attempt", "payload",
+--          "deadline", "timeout"}, written with "task" first, so the task id is read with a
+--          pattern; an id with a quote or a backslash in it is read by decoding the entry.
+-- ARGV[4]  lease ids to revoke (HDEL), one per line
+-- ARGV[5]  agent ids whose ready list to void (DEL) first, one per line
+-- ARGV[6]  outcomes the leader discarded (no attempt waited for them): HINCRBY late_results
+--
+-- Returns the number of leases handed out; an error starting with LEASELOST (nothing done)
+-- when the lease is not the caller's.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('LEASELOST lease: the leader lease is not held by this token')
+end
+local epoch = ARGV[2]
+local prefix = string.sub(KEYS[1], 1, #KEYS[1] - #'leader')
+local STEP = 500 -- values per command: few calls, well within Lua's stack
+
+local function lines(text)
+  local out = {}
+  for line in string.gmatch(text, '[^\n]+') do
+    out[#out + 1] = line
+  end
+  return out
+end
+
+for _, agent in ipairs(lines(ARGV[5])) do
+  redis.call('DEL', prefix .. 'ready:' .. agent)
+end
+local revoked = lines(ARGV[4])
+for j = 1, #revoked, STEP do
+  redis.call('HDEL', KEYS[2], unpack(revoked, j, math.min(j + STEP - 1, #revoked)))
+end
+local held, ready, order = {}, {}, {}
+for line in string.gmatch(ARGV[3], '[^\n]+') do
+  local agent, lease, entry = string.match(line, '^(%S+) (%S+) (.*)$')
+  local task = string.match(entry, '^{"task":"([^"\\]*)"')
+  if not task then
+    task = cjson.decode(entry).task
+  end
+  held[#held + 1] = lease
+  held[#held + 1] = agent .. ' ' .. task .. ' ' .. epoch
+  local list = ready[agent]
+  if not list then
+    list = {}
+    ready[agent] = list
+    order[#order + 1] = agent
+  end
+  list[#list + 1] = entry
+end
+for j = 1, #held, 2 * STEP do
+  redis.call('HSET', KEYS[2], unpack(held, j, math.min(j + 2 * STEP - 1, #held)))
+end
+for _, agent in ipairs(order) do
+  local list = ready[agent]
+  for j = 1, #list, STEP do
+    redis.call('RPUSH', prefix .. 'ready:' .. agent, unpack(list, j, math.min(j + STEP - 1, #list)))
+  end
+end
+local late = tonumber(ARGV[6])
+if late > 0 then
+  redis.call('HINCRBY', KEYS[3], 'late_results', late)
+end
+return #held / 2
