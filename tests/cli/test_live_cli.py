@@ -194,8 +194,11 @@ def test_an_unreachable_service_is_one_line() -> None:
     assert "no answer" in line
 
 
-def test_agent_spawn_worker_is_refused_naming_issue_11() -> None:
+def test_agent_spawn_worker_needs_a_redis_store_and_a_handler_naming_them() -> None:
     line = one_line_error(invoke("agent", "spawn", "load-balancer", "--type", "worker"))
-    assert "issue 11" in line
+    assert line.startswith("error: --store:") and "redis://" in line
+    redis = ["--store", "redis://127.0.0.1:1/0"]
+    line = one_line_error(invoke("agent", "spawn", "load-balancer", "--type", "worker", *redis))
+    assert line.startswith("error: --handler:")
     other = one_line_error(invoke("agent", "spawn", "load-balancer", "--type", "robot"))
     assert "--type" in other

@@ -4,6 +4,7 @@ this directory as the working directory): one behaviour per payload's "do"."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -67,3 +68,12 @@ def plain_noop(task: Task) -> None:
 
 
 not_callable = 42
+
+
+async def logged(task: Task) -> int:
+    """Note the start in $SB_RAN_LOG (one line per attempt begun, so a task started twice shows
+    twice), sleep the payload's `sleep`, return the payload's `n`."""
+    with open(os.environ["SB_RAN_LOG"], "a") as log:  # noqa: ASYNC230 - a short append
+        log.write(f"{task.id} {os.getpid()}\n")
+    await asyncio.sleep(task.payload.get("sleep", 0))
+    return int(task.payload["n"])
