@@ -29,6 +29,10 @@ class StoreError(SwarmBalancerError):
     """A store cannot be opened or used (locked by another process, unreadable, wrong schema)."""
 
 
+class LeaseHeld(StoreError):
+    """A Redis swarm's leader lease is held by another live process (a standby waits for it)."""
+
+
 class NotRunning(SwarmBalancerError, RuntimeError):
     """A balancer was used before `start()` (or `async with`) or after `stop()`."""
 

@@ -1,11 +1,18 @@
-"""`swarmbalancer serve`: build the service's settings from the options and run uvicorn."""
+"""`swarmbalancer serve`: build the service's settings from the options and run uvicorn. Over a
+Redis store the service is a leader candidate: while another process holds the swarm's lease it
+stands by, and it starts serving once it has taken the swarm over."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from swarmbalancer.config import BalancerConfig
+from swarmbalancer.errors import LeaseHeld
 from swarmbalancer.workload import Workload
+
+#: Seconds between a standby's attempts at the leader lease.
+_STANDBY_RETRY = 0.5
 
 
 def serve(
@@ -18,6 +25,7 @@ def serve(
 ) -> None:
     """Serve until interrupted (hosting `workload`'s swarm in a loop when given); a bad bind,
     token file or store raises before listening."""
+    import typer
     import uvicorn
 
     from swarmbalancer.service import ServeSettings, create_app
@@ -30,6 +38,12 @@ def serve(
         settings = ServeSettings(host=host, port=port, store=store, config=config, tokens=tokens)
     else:
         settings = demo_settings(workload, config, host=host, port=port, store=store, tokens=tokens)
-    app = create_app(settings)
+    app = None
+    while app is None:
+        try:
+            app = create_app(settings)
+        except LeaseHeld as exc:
+            typer.echo(f"standing by ({exc}); serving once the lease is free", err=True)
+            time.sleep(_STANDBY_RETRY)
     server = uvicorn.Config(app, host=host, port=port, server_header=False, proxy_headers=False)
     ServiceServer(server, app.state.service).run()

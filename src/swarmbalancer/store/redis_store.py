@@ -33,7 +33,7 @@ from swarmbalancer.cluster.keys import SwarmKeys, check_swarm_id
 from swarmbalancer.cluster.leader import LeaderLease
 from swarmbalancer.cluster.rows import leader_row, parse, record_of, reply_entry, task_of
 from swarmbalancer.cluster.scripts import script
-from swarmbalancer.errors import StoreError, TaskRejected
+from swarmbalancer.errors import LeaseHeld, StoreError, TaskRejected
 from swarmbalancer.model import Task, TaskState
 from swarmbalancer.policies.levels import LevelQueue
 from swarmbalancer.store.codec import encode_payload, encode_result
@@ -120,7 +120,7 @@ class RedisStore(JournalStore):
             if lease is None:
                 lease = LeaderLease(lease_client or client, keys, lease_ttl)
                 if not lease.acquire():
-                    raise StoreError(
+                    raise LeaseHeld(
                         f"{where}: swarm {keys.swarm_id!r} is in use by another balancer or "
                         "coordinator (its leader lease is held)"
                     )
