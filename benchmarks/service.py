@@ -13,8 +13,10 @@ user runs it, access log included) and drives it with httpx from this process:
   (`GET /next?wait=5`, then a no-op `POST /leases/L`), and one producer keeping about 2,000 tasks
   outstanding with batches of 100. Tasks/s is the completed count over the run; the server's RSS
   (`/proc/PID/status`) is sampled every few seconds: start, peak, end, and the least-squares
-  slope over the second half of the samples (the service keeps the newest 100,000 finished tasks
-  readable by id, so memory climbs until that many have finished, then should stay flat).
+  slope over the second half of the samples. The service keeps the newest `--keep-finished`
+  (100,000) finished tasks readable by id and `latencySamples` (200,000) exact values per
+  latency series, so memory climbs until that many have finished, then should stay flat; lower
+  both (`--keep-finished 2000 --latency-samples 5000`) to see the plateau within minutes.
 """
 
 from __future__ import annotations
@@ -49,10 +51,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server() -> Iterator[tuple[str, int]]:
-    """A `swarmbalancer serve` process on a free loopback port: (url, pid)."""
+def server(keep_finished: int = 100_000, samples: int = 200_000) -> Iterator[tuple[str, int]]:
+    """A `swarmbalancer serve` process on a free loopback port: (url, pid); it keeps
+    `keep_finished` finished tasks readable and `samples` exact values per latency series."""
     port = free_port()
-    config = json.dumps({"rebalanceEnabled": False})
+    config = json.dumps({"rebalanceEnabled": False, "latencySamples": samples})
     with tempfile.TemporaryDirectory() as cwd:  # no swarmbalancer.json of the caller's
         proc = subprocess.Popen(
             [
@@ -62,6 +65,7 @@ def server() -> Iterator[tuple[str, int]]:
                 "serve",
                 f"--port={port}",
                 f"--config={config}",
+                f"--keep-finished={keep_finished}",
             ],
             cwd=cwd,
             stdout=subprocess.DEVNULL,
@@ -202,6 +206,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=120.0, help="sustained run, seconds")
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--slots", type=int, default=8, help="long-poll loops per agent")
+    parser.add_argument(
+        "--keep-finished", type=int, default=100_000, help="the sustained server's --keep-finished"
+    )
+    parser.add_argument(
+        "--latency-samples", type=int, default=200_000, help="its latencySamples (config key)"
+    )
     args = parser.parse_args()
     requests, duration, every = args.requests, args.duration, 5.0
     if args.quick:
@@ -215,7 +225,11 @@ def main() -> None:
     print(f"submit, single requests ({IN_FLIGHT} in flight): {single:,.0f} tasks/s")
     print(f"submit, batches of {BATCH} ({BATCH_IN_FLIGHT} in flight): {batch:,.0f} tasks/s")
 
-    with server() as (url, pid):
+    with server(args.keep_finished, args.latency_samples) as (url, pid):
+        print(
+            f"sustained server: --keep-finished {args.keep_finished:,}, "
+            f"latencySamples {args.latency_samples:,}"
+        )
         run = asyncio.run(sustained(url, pid, duration, args.agents, args.slots, every))
     samples = run["samples"]
     rss = [r for _, r, _ in samples]

@@ -152,6 +152,9 @@ class BalancerConfig(_Strict):
     task_timeout: PositiveDuration | None = None
     non_retryable: list[str] = Field(default_factory=list)
 
+    # metrics
+    latency_samples: int = Field(200_000, ge=1, le=10_000_000)
+
     # durable stores
     result_retention: Duration = 86_400.0
     max_payload_bytes: int = Field(1 << 20, ge=1)

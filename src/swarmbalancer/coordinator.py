@@ -58,7 +58,7 @@ class Coordinator(Binding, Lifecycle):
         self.rng = random.Random(cfg.seed)
         self.store = store or MemoryStore(lambda: LevelQueue.from_config(cfg))
         self.router = make_router(cfg)
-        self.recorder = Recorder(cfg.tenant_weights)
+        self.recorder = Recorder(cfg.tenant_weights, latency_samples=cfg.latency_samples)
         self.steal_settings = StealSettings(
             cfg.steal_threshold,
             cfg.steal_percentage,

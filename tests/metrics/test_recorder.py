@@ -192,3 +192,14 @@ def test_an_agent_that_leaves_and_comes_back_keeps_its_counts_and_presence() -> 
     assert row["completed"] == 2 and row["busy_s"] == 2.0
     # present 0-2 with 1 slot and 3-5 with 2 slots: 6 slot-seconds, 2 of them busy
     assert math.isclose(row["utilization"], 2.0 / 6.0)
+
+
+def test_latency_samples_bounds_every_latency_series() -> None:
+    """`latencySamples` is the exact-value limit of every series the recorder keeps."""
+    from swarmbalancer import Coordinator
+    from swarmbalancer.model import Priority
+
+    recorder = Coordinator({"latencySamples": 7}).recorder
+    assert recorder.sojourn.exact_limit == 7 and recorder.queue_latency.exact_limit == 7
+    assert recorder._levels[Priority.LOW].queue_latency.exact_limit == 7
+    assert recorder._tenant("t1").queue_latency.exact_limit == 7

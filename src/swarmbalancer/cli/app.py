@@ -153,7 +153,8 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8787,
     store: Annotated[
-        str | None, typer.Option(help="memory (default) or sqlite:///path.db (durable)")
+        str | None,
+        typer.Option(help="memory (default), sqlite:///path.db or redis://host/0?swarm=ID"),
     ] = None,
     config: ConfigOpt = None,
     token_file: Annotated[
@@ -168,6 +169,9 @@ def serve(
         ),
     ] = False,
     file: FileOpt = DEFAULT_FILE,
+    keep_finished: Annotated[
+        int, typer.Option(min=0, help="finished tasks kept readable by id in memory")
+    ] = 100_000,
 ) -> None:
     """Host a balancer behind an HTTP API: tasks, HTTP agents, config, report, /metrics."""
     from swarmbalancer.cli.serve import serve as run_service
@@ -177,7 +181,7 @@ def serve(
         spec = demo_workload() if demo else None
         layer = {} if spec is None else {"seed": spec.seed, **(spec.config or {})}
         cfg = effective_config(read_file(file), layer, parse_json_option(config))
-        run_service(host, port, store, cfg, token_file, spec)
+        run_service(host, port, store, cfg, token_file, spec, keep_finished=keep_finished)
     except SwarmBalancerError as exc:
         raise fail(str(exc)) from None
 

@@ -4,6 +4,7 @@ stands by, and it starts serving once it has taken the swarm over."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -22,6 +23,8 @@ def serve(
     config: BalancerConfig,
     token_file: Path | None,
     workload: Workload | None = None,
+    *,
+    keep_finished: int = 100_000,
 ) -> None:
     """Serve until interrupted (hosting `workload`'s swarm in a loop when given); a bad bind,
     token file or store raises before listening."""
@@ -38,6 +41,7 @@ def serve(
         settings = ServeSettings(host=host, port=port, store=store, config=config, tokens=tokens)
     else:
         settings = demo_settings(workload, config, host=host, port=port, store=store, tokens=tokens)
+    settings = dataclasses.replace(settings, keep_finished=keep_finished)
     app = None
     while app is None:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from swarmbalancer.metrics.bound import MakespanBound
@@ -44,25 +44,28 @@ class _AgentRecord:
 
 @dataclass(slots=True)
 class _LevelRecord:
+    queue_latency: LatencySummary
     completed: int = 0
     saturated_dispatches: int = 0
-    queue_latency: LatencySummary = field(default_factory=LatencySummary)
 
 
 @dataclass(slots=True)
 class _TenantRecord:
+    queue_latency: LatencySummary
     completed: int = 0
     open: int = 0  # accepted, not finished
     service_s: float = 0.0
     backlogged_service_s: float = 0.0  # attempts finished while every tenant had open tasks
-    queue_latency: LatencySummary = field(default_factory=LatencySummary)
 
 
 class Recorder:
     """Accumulates counts, times and latency series while the balancer runs."""
 
-    def __init__(self, tenant_weights: dict[str, float] | None = None) -> None:
+    def __init__(
+        self, tenant_weights: dict[str, float] | None = None, *, latency_samples: int = 200_000
+    ) -> None:
         self.tenant_weights = dict(tenant_weights or {})
+        self._samples = latency_samples  # exact values a latency series keeps before its sketch
         self.accepted = 0
         self.completed = 0
         self.failed = 0
@@ -74,10 +77,10 @@ class Recorder:
         self.deadline_misses = 0
         self.first_submit: float | None = None
         self.last_finish: float | None = None
-        self.queue_latency = LatencySummary()
-        self.sojourn = LatencySummary()
+        self.queue_latency = LatencySummary(latency_samples)
+        self.sojourn = LatencySummary(latency_samples)
         self._agents: dict[str, _AgentRecord] = {}
-        self._levels = {p: _LevelRecord() for p in Priority}
+        self._levels = {p: _LevelRecord(LatencySummary(latency_samples)) for p in Priority}
         self._tenants: dict[str, _TenantRecord] = {}
         self._backlogged_tenants = 0  # tenants with open tasks
         self._estimated = True
@@ -192,7 +195,7 @@ class Recorder:
     def _tenant(self, tenant: str) -> _TenantRecord:
         record = self._tenants.get(tenant)
         if record is None:
-            record = self._tenants[tenant] = _TenantRecord()
+            record = self._tenants[tenant] = _TenantRecord(LatencySummary(self._samples))
         return record
 
     # -- report -------------------------------------------------------------------------------
