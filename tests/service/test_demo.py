@@ -28,6 +28,7 @@ from swarmbalancer.workload.schema import parse_workload
 pytestmark = pytest.mark.timeout(60)
 
 FAILING = next(f for f in DEMO["faults"] if f.get("error_rate") == 1.0)
+SLOWED = next(f for f in DEMO["faults"] if f.get("slowdown"))
 
 
 def completed(metrics: str) -> float:
@@ -61,11 +62,17 @@ def test_the_demo_swarm_completes_tasks_within_seconds(demo: Served) -> None:
     assert len(report["per_agent"]) == 12
 
 
-def test_the_diagnosis_names_the_failing_agent_while_its_fault_is_active(demo: Served) -> None:
-    """Each answer is placed in workload time by the feeder's origin (the test's loop is
-    asyncio's, whose clock is time.monotonic); only answers inside the window count."""
+@pytest.mark.parametrize(
+    ("fault", "kind"), [(FAILING, "failing-agent"), (SLOWED, "slow-agent")], ids=["failing", "slow"]
+)
+def test_the_diagnosis_names_each_injected_fault_while_it_is_active(
+    demo: Served, fault: dict[str, Any], kind: str
+) -> None:
+    """The failing agent and the slowed one, each named while its fault is active. Each answer
+    is placed in workload time by the feeder's origin (the test's loop is asyncio's, whose clock
+    is time.monotonic); only answers inside the window count."""
     seen_in_window: list[bool] = []
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 40
     while time.monotonic() < deadline and not any(seen_in_window):
         round_before, origin = feeder_of(demo).rounds, feeder_of(demo).origin
         assert origin is not None
@@ -74,10 +81,10 @@ def test_the_diagnosis_names_the_failing_agent_while_its_fault_is_active(demo: S
         after = time.monotonic() - origin
         if (
             feeder_of(demo).rounds == round_before
-            and FAILING["from"] <= before <= after <= FAILING["until"]
+            and fault["from"] <= before <= after <= fault["until"]
         ):
             named = {(f["kind"], f["subject"]) for f in findings["findings"]}
-            seen_in_window.append(("failing-agent", FAILING["agent"]) in named)
+            seen_in_window.append((kind, fault["agent"]) in named)
         time.sleep(0.2)
     assert any(seen_in_window), seen_in_window
 
