@@ -69,15 +69,33 @@ def test_a_router_changed_in_one_place_changes_run_and_simulate(
     assert completions(simulated(workload, strategy="round_robin")) == lopsided
 
 
+def timer_overshoot(interval: float = 0.025, samples: int = 12) -> float:
+    """How much longer than asked this machine's event loop sleeps right now (median, as a
+    fraction): the simulator has no such delay, so a loaded machine stretches only the real run."""
+
+    async def measure() -> list[float]:
+        loop = asyncio.get_running_loop()
+        out = []
+        for _ in range(samples):
+            start = loop.time()
+            await asyncio.sleep(interval)
+            out.append((loop.time() - start) / interval - 1.0)
+        return out
+
+    return max(0.0, statistics.median(asyncio.run(measure())))
+
+
 def test_simulate_agrees_with_a_real_run_on_makespan_and_ranking() -> None:
+    """Within 10% plus the timer overshoot measured just before (about 0 on a quiet machine)."""
     workload = swarm(150, 0.025, [4.0, 4.0, 1.0, 1.0, 1.0, 1.0])
     makespans: dict[str, tuple[float, float]] = {}
     for strategy in ("round_robin", "adaptive"):
         sim = simulated(workload, strategy=strategy)["makespan_s"]
+        slack = timer_overshoot()
         runs = [real(workload, strategy=strategy) for _ in range(3)]
         assert all(r["lost"] == 0 and r["completed"] == 150 for r in runs)
         measured = statistics.median(r["makespan_s"] for r in runs)
-        assert measured == pytest.approx(sim, rel=0.10), strategy
+        assert measured == pytest.approx(sim, rel=0.10 + slack), (strategy, slack)
         makespans[strategy] = (sim, measured)
     (rr_sim, rr_real), (ad_sim, ad_real) = makespans["round_robin"], makespans["adaptive"]
     assert ad_sim < 0.9 * rr_sim  # clearly different strategies ...
