@@ -32,6 +32,7 @@ from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.cluster.scripts import source
 from swarmbalancer.errors import NonRetryable, RetryAfter, SwarmBalancerError
 from swarmbalancer.model import Task
+from swarmbalancer.runtime.measured import report_runtime
 from swarmbalancer.usage import report_usage
 
 log = logging.getLogger(__name__)
@@ -274,7 +275,12 @@ class RedisAgent:
 
 def _settle(outcome: dict[str, Any]) -> Any:
     """The handler's return value for an outcome, or the exception the runtime understands;
-    the worker's usage figures are reported for the attempt."""
+    the worker's usage figures are reported for the attempt, and the time its handler ran there
+    (`runtime`) is what the leader learns the worker's speed from: the round trip through Redis
+    is not the worker's doing."""
+    runtime = outcome.get("runtime")
+    if isinstance(runtime, int | float) and not isinstance(runtime, bool):
+        report_runtime(float(runtime))
     usage = outcome.get("usage")
     if isinstance(usage, dict) and usage:
         fields = ("input_tokens", "output_tokens", "model", "cost")
