@@ -49,7 +49,7 @@ class Prefetcher:
                 continue
             ahead = desk.ahead.get(agent.id) or {}
             allowance = agent.spec.capacity * self._per_slot
-            if len(ahead) >= allowance or len(ahead) >= agent.queued:
+            if len(ahead) >= allowance:
                 continue
             head = getattr(store.queue(agent.id), "head", None)
             if head is None:
