@@ -82,3 +82,34 @@ def test_without_prefetch_nothing_is_leased_ahead() -> None:
     queue_at(store, "a", "t1")
     Prefetcher(desk, store, per_slot=0)()  # type: ignore[arg-type]
     assert desk.ahead == {}
+
+
+def test_a_lost_workers_leases_ahead_are_forgotten_without_failing_any_attempt() -> None:
+    import asyncio
+
+    from swarmbalancer.cluster.agents import LeaseDesk, WorkerLost
+    from swarmbalancer.cluster.keys import SwarmKeys
+
+    async def main() -> None:
+        desk = LeaseDesk(
+            None,  # type: ignore[arg-type]  # no Redis call is made here
+            SwarmKeys("p"),
+            token="tok",
+            tag="t.",
+            payload_of=lambda task_id: "null",
+            clock=lambda: 0.0,
+            timeout=lambda: None,
+            wake=lambda: None,
+        )
+        running, ahead = task("r"), task("a")
+        _, attempt = desk.lease("w", running)
+        desk.prefetch("w", ahead)
+        assert desk.fail_agent("w", WorkerLost("gone")) == 1  # the running attempt only
+        assert isinstance(attempt.exception(), WorkerLost)  # the running attempt fails
+        assert desk.ahead == {}
+        handout = desk.take()
+        assert handout is not None and handout.voided == ["w"] and len(handout.revoked) == 2
+        lease_id, future = desk.lease("w", ahead)  # started later (elsewhere): a new lease
+        assert not future.done() and lease_id not in handout.revoked
+
+    asyncio.run(main())

@@ -272,15 +272,21 @@ class LeaseDesk:
         """Fail every attempt leased to one worker (lost, restarted or gone) with `error`,
         revoke the leases and void its ready list; the number failed."""
         held = self._held.pop(agent_id, None) or {}
-        self.ahead.pop(agent_id, None)  # its ready list is voided: nothing left to withdraw
+        # leases ahead: no attempt awaits them (their tasks are re-routed from the agent's
+        # queue), so they are only forgotten; its ready list is voided below
+        for lease_id, _, unused in (self.ahead.pop(agent_id, None) or {}).values():
+            self._waiting.pop(lease_id, None)
+            unused.cancel()
+        failed = 0
         for lease_id in held:
             future = self._waiting.pop(lease_id, None)
             if future is not None and not future.done():
                 future.set_exception(error)
+                failed += 1
         self._revoked.extend(held)
         self._voided.append(agent_id)
         self._wake()
-        return len(held)
+        return failed
 
     # -- outcomes -----------------------------------------------------------------------------
     async def pump_outcomes(self, wait: float = 1.0) -> None:
