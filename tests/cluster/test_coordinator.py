@@ -298,3 +298,55 @@ def test_malformed_rows_and_events_are_skipped_and_the_rest_run(
     got = collect_replies(r, keys, "c1", 2, timeout=30)
     assert sorted(g["id"] for g in got) == sorted(ids)
     assert r.hget(keys.tasks, "bad3") == b'{"id": "bad3"}'  # left as it is
+
+
+def ahead_config() -> BalancerConfig:
+    return BalancerConfig(park_timeout=None, retry_backoff=0.0, prefetch=1)
+
+
+def test_a_worker_holds_one_lease_per_slot_ahead_and_each_task_runs_once(
+    swarm: Swarm, r: Redis, keys: SwarmKeys
+) -> None:
+    swarm.coordinator(config=ahead_config())
+    w = swarm.worker("w", capacity=2, running=False)
+    joined(r, keys, "w")
+    ids = submit(r, keys, list(range(10)), client="c1")
+    wait_until(lambda: r.llen(keys.ready("w")) == 4, what="2 leases to run, 2 ahead")
+    time.sleep(0.3)
+    assert r.llen(keys.ready("w")) == 4 and r.hlen(keys.leases) == 4  # no more than that
+    w.running = True
+    got = collect_replies(r, keys, "c1", 10, timeout=30)
+    assert sorted(g["id"] for g in got) == sorted(ids)
+    assert all(g["state"] == "done" and g["attempt"] == 1 for g in got)
+    assert Counter(w.ran) == Counter(ids)  # each ran once, its lease handed out once
+    assert r.hlen(keys.leases) == 0 and r.llen(keys.ready("w")) == 0
+
+
+def test_a_lease_ahead_whose_task_goes_elsewhere_is_taken_back_or_its_late_report_refused(
+    swarm: Swarm, r: Redis, keys: SwarmKeys
+) -> None:
+    swarm.coordinator(config=ahead_config())
+    swarm.worker("leaving", capacity=1, running=False)
+    joined(r, keys, "leaving")
+    ids = submit(r, keys, list(range(4)), client="c1")
+    wait_until(lambda: r.llen(keys.ready("leaving")) == 2, what="one lease to run, one ahead")
+    first, second = (json.loads(e) for e in r.lrange(keys.ready("leaving"), 0, -1))
+    assert rows(r, keys)[first["task"]]["state"] == "running"  # started, then the one ahead
+    assert rows(r, keys)[second["task"]]["state"] == "waiting"
+    running, ahead = first, second
+    r.lpop(keys.ready("leaving"))  # it took the first; the one ahead is still in its list
+    r.rpush(keys.events, json.dumps({"event": "drain", "agent": "leaving"}))
+    wait_until(lambda: r.llen(keys.ready("leaving")) == 0, what="the lease ahead taken back")
+    assert r.hexists(keys.leases, ahead["lease"]) == 0
+    assert r.hexists(keys.leases, running["lease"]) == 1
+    staying = swarm.worker("staying", capacity=2)
+    got = collect_replies(r, keys, "c1", 3, timeout=30)
+    assert sorted(g["id"] for g in got) == sorted(i for i in ids if i != running["task"])
+    assert ahead["task"] in staying.ran
+    # the leaving worker reports what it ran: its running lease counts, a stale one would not
+    assert report(r, keys, "leaving", [outcome(ahead, "leaving", result="stale")]) == 0
+    assert report(r, keys, "leaving", [outcome(running, "leaving", result=0)]) == 1
+    got = collect_replies(r, keys, "c1", 1, timeout=30)
+    assert [g["id"] for g in got] == [running["task"]]
+    assert Counter(staying.ran)[ahead["task"]] == 1
+    assert {row["state"] for row in rows(r, keys).values()} == {"done"}

@@ -669,3 +669,20 @@ def test_the_fast_lane_gives_the_same_order_and_levels_as_the_full_queue(
         a_out = fast.pop(now)
         assert a_out is not None and (a_out.id, a_out.level) == (b_out.id, b_out.level)
     assert fast.pop(now) is None
+
+
+def test_head_lists_the_next_tasks_to_leave_without_taking_any() -> None:
+    lane = queue()
+    tasks = [task(Priority.NORMAL, at=float(i)) for i in range(5)]
+    for t in tasks:
+        lane.push(t, t.enqueued_at)
+    assert lane.head(3) == tasks[:3]  # the fast lane: exactly the pop order
+    assert lane.head(10) == tasks and len(lane) == 5
+    assert [lane.pop(9.0) for _ in range(5)] == tasks
+
+    mixed = queue()
+    low, high = task(Priority.LOW), task(Priority.HIGH)
+    mixed.push(low, 0.0)
+    mixed.push(high, 0.0)
+    assert mixed.head(1) == [high] and mixed.head(5) == [high, low]  # level by level
+    assert len(mixed) == 2 and queue().head(3) == []

@@ -462,3 +462,23 @@ def test_a_flush_sent_twice_pushes_each_reply_once(
     assert [e["id"] for e in replies(r, keys, "c1")] == ["t0", "t1"]
     assert rows(r, keys)["t0"]["result"] == "r0"
     store.close()
+
+
+def test_lease_script_revokes_after_handing_out_and_takes_back_entries_not_taken(
+    r: Redis, keys: SwarmKeys
+) -> None:
+    lease = r.register_script(source("lease"))
+    r.set(keys.leader, "tok")
+    entry = '{"task":"t1","lease":"L1","attempt":1,"payload":null}'
+    kept = '{"task":"t2","lease":"L2","attempt":1,"payload":null}'
+    taken = '{"task":"t3","lease":"L3","attempt":1,"payload":null}'
+    lines = f"a L1 {entry}\na L2 {kept}\na L3 {taken}"
+    # L1 handed out and taken back in one call: neither its lease nor its entry is left
+    args = ["tok", 1, lines, "L1", "", 0, f"a {entry}"]
+    assert lease(keys=[keys.leader, keys.leases, keys.counters], args=args) == 3
+    assert r.lrange(keys.ready("a"), 0, -1) == [kept.encode(), taken.encode()]
+    assert sorted(r.hkeys(keys.leases)) == [b"L2", b"L3"]
+    r.lpop(keys.ready("a"), 2)  # the worker took L2 and L3
+    args = ["tok", 1, "", "L3", "", 0, f"a {taken}"]  # L3 taken back too late: only revoked
+    lease(keys=[keys.leader, keys.leases, keys.counters], args=args)
+    assert r.hkeys(keys.leases) == [b"L2"] and r.llen(keys.ready("a")) == 0

@@ -12,6 +12,9 @@ from pathlib import Path
 from swarmbalancer.cli.settings import effective_config, parse_json_option, read_file
 from swarmbalancer.config import canonical_key
 
+#: The coordinator's `prefetch` unless configured: one lease per worker slot ahead.
+REMOTE_PREFETCH = 1
+
 
 def run(
     store: str,
@@ -24,13 +27,17 @@ def run(
     """Run a coordinator; its exit status (0 stopped by a signal, 3 the lease was lost).
 
     Unless the file or `--config` sets `parkTimeout`, tasks wait for a worker indefinitely:
-    across machines, workers may well start after the tasks are submitted.
+    across machines, workers may well start after the tasks are submitted. Unless it sets
+    `prefetch`, it is 1: each worker holds one lease per slot ahead in its ready list, so it
+    never idles for the round trip to the leader between tasks (cluster/prefetch.py).
     """
     from swarmbalancer.cluster.coordinator import CoordinatorOptions, run_coordinator
 
     layers = [read_file(file), parse_json_option(config)]
     if not any(canonical_key(key) == "parkTimeout" for layer in layers for key in layer):
         layers.append({"parkTimeout": None})
+    if not any(canonical_key(key) == "prefetch" for layer in layers for key in layer):
+        layers.append({"prefetch": REMOTE_PREFETCH})
     options = CoordinatorOptions(
         store=store,
         swarm_id=swarm_id,

@@ -32,6 +32,7 @@ from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.cluster.scripts import source
 from swarmbalancer.errors import NonRetryable, RetryAfter, SwarmBalancerError
 from swarmbalancer.model import Task
+from swarmbalancer.runtime.measured import report_runtime
 from swarmbalancer.usage import report_usage
 
 log = logging.getLogger(__name__)
@@ -75,18 +76,27 @@ class Taker:
         self._keys = [keys.leader, key] if rows is None else [keys.leader, key, rows]
         self._token = token
         self._wait = wait
+        self._drained = False  # the last take left the list empty (as far as it knows)
         self._source = source("take")
         self._sha: str = str(redis.register_script(self._source).sha)
 
     async def take(self, count: int = BATCH) -> list[Any]:
         """Up to `count` entries, parsed (JSON objects; an entry that is not one is logged and
-        skipped); empty after waiting in vain (the caller comes back)."""
+        skipped); empty after waiting in vain (the caller comes back). After a take that
+        emptied the list, the next one waits first (BLMOVE returns at once when entries came
+        meanwhile): one round trip saved per wake-up when entries come one at a time."""
         redis, keys = self._redis, self._keys
+        wait: Any = self._wait  # seconds, fractions allowed (redis-py types it as int)
         try:
+            if self._drained:
+                self._drained = False
+                if await redis.blmove(self._key, self._key, wait, "LEFT", "LEFT") is None:
+                    return []
             blob: Any = await redis.evalsha(self._sha, len(keys), *keys, self._token, count)
             if blob:
-                return self._parse(bytes(blob))
-            wait: Any = self._wait  # seconds, fractions allowed (redis-py types it as int)
+                entries = self._parse(bytes(blob))
+                self._drained = blob.count(b"\x1e") + 1 < count
+                return entries
             await redis.blmove(self._key, self._key, wait, "LEFT", "LEFT")
         except NoScriptError:  # the server restarted: its script cache is empty
             await redis.script_load(self._source)
@@ -166,21 +176,69 @@ class LeaseDesk:
         self._revoked: list[str] = []  # lease ids whose attempt ended without an outcome
         self._voided: list[str] = []  # agents whose ready list is to be emptied
         self._late = 0  # outcomes discarded, not counted in Redis yet
+        self._withdrawn: list[str] = []  # "<agent> <entry>": prefetched entries to take back
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._held: dict[str, dict[str, None]] = {}  # agent id -> its lease ids, in order
+        #: agent id -> task id -> (lease id, entry, outcome future): leased ahead of its start
+        self.ahead: dict[str, dict[str, tuple[str, str, asyncio.Future[dict[str, Any]]]]] = {}
+        self.withdrawals = 0  # prefetched leases taken back (the task went elsewhere)
 
     def lease(self, agent_id: str, task: Task) -> tuple[str, asyncio.Future[dict[str, Any]]]:
-        """Queue a lease of `task` for the worker `agent_id`; the future gets its outcome."""
+        """The lease of `task`'s attempt on the worker `agent_id`: the one handed out ahead
+        (`prefetch`), or a new one queued now; the future gets its outcome."""
+        ahead = self.ahead.get(agent_id)
+        if ahead:
+            found = ahead.pop(task.id, None)
+            if found is not None:
+                return found[0], found[2]
+        lease_id, future, _ = self._issue(agent_id, task, task.attempt)
+        return lease_id, future
+
+    def prefetch(self, agent_id: str, task: Task) -> None:
+        """Lease `task`, queued at the agent, ahead of its start: the worker takes it from its
+        ready list the moment a slot frees, without waiting for the leader's round trip; the
+        attempt's handler (`lease`) then awaits this lease."""
+        lease_id, future, entry = self._issue(agent_id, task, task.attempt + 1)
+        ahead = self.ahead.get(agent_id)
+        if ahead is None:
+            ahead = self.ahead[agent_id] = {}
+        ahead[task.id] = (lease_id, entry, future)
+
+    def withdraw(self, agent_id: str, task_id: str) -> None:
+        """Take back a lease handed out ahead whose task went elsewhere (stolen, rescued,
+        moved, cancelled) or is gone: its ready entry is removed and the lease revoked, so a
+        worker that took it meanwhile reports late (discarded). An outcome already in is
+        discarded and counted late."""
+        found = self.ahead.get(agent_id, {}).pop(task_id, None)
+        if found is None:
+            return
+        lease_id, entry, future = found
+        self._waiting.pop(lease_id, None)
+        if future.done() and not future.cancelled() and future.exception() is None:
+            self._late += 1  # it ran there; its outcome is dropped, the task runs elsewhere
+        held = self._held.get(agent_id)
+        if held is not None:
+            held.pop(lease_id, None)
+        self._revoked.append(lease_id)
+        self._withdrawn.append(f"{agent_id} {entry}")
+        self.withdrawals += 1
+        self._wake()
+
+    def _issue(
+        self, agent_id: str, task: Task, attempt: int
+    ) -> tuple[str, asyncio.Future[dict[str, Any]], str]:
+        """Queue a new lease of `task` for the worker; its id, outcome future and entry."""
         lease_id = f"{self._tag}{next(self._ids)}"
         deadline = task.deadline
         unix = "null" if deadline is None else repr(deadline + time.time() - self._clock())
         timeout = self._timeout()
-        self._pending.append(
-            f'{agent_id} {lease_id} {{"task":{encode_basestring_ascii(task.id)},'
-            f'"lease":"{lease_id}","attempt":{task.attempt},"deadline":{unix},'
+        entry = (
+            f'{{"task":{encode_basestring_ascii(task.id)},'
+            f'"lease":"{lease_id}","attempt":{attempt},"deadline":{unix},'
             f'"timeout":{"null" if timeout is None else repr(timeout)},'
             f'"payload":{self._payload_of(task.id)}}}'
         )
+        self._pending.append(f"{agent_id} {lease_id} {entry}")
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[lease_id] = future
         held = self._held.get(agent_id)
@@ -188,14 +246,15 @@ class LeaseDesk:
             held = self._held[agent_id] = {}
         held[lease_id] = None
         self._wake()
-        return lease_id, future
+        return lease_id, future, entry
 
     def take(self) -> Handout | None:
         """What `lease.lua` should do next, for the writer; None when nothing."""
         if not (self._pending or self._revoked or self._voided or self._late):
             return None
-        handout = Handout(self._pending, self._revoked, self._voided, self._late)
+        handout = Handout(self._pending, self._revoked, self._voided, self._late, self._withdrawn)
         self._pending, self._revoked, self._voided, self._late = [], [], [], 0
+        self._withdrawn = []
         return handout
 
     def ended(self, agent_id: str, lease_id: str, *, revoke: bool) -> None:
@@ -213,14 +272,21 @@ class LeaseDesk:
         """Fail every attempt leased to one worker (lost, restarted or gone) with `error`,
         revoke the leases and void its ready list; the number failed."""
         held = self._held.pop(agent_id, None) or {}
+        # leases ahead: no attempt awaits them (their tasks are re-routed from the agent's
+        # queue), so they are only forgotten; its ready list is voided below
+        for lease_id, _, unused in (self.ahead.pop(agent_id, None) or {}).values():
+            self._waiting.pop(lease_id, None)
+            unused.cancel()
+        failed = 0
         for lease_id in held:
             future = self._waiting.pop(lease_id, None)
             if future is not None and not future.done():
                 future.set_exception(error)
+                failed += 1
         self._revoked.extend(held)
         self._voided.append(agent_id)
         self._wake()
-        return len(held)
+        return failed
 
     # -- outcomes -----------------------------------------------------------------------------
     async def pump_outcomes(self, wait: float = 1.0) -> None:
@@ -247,12 +313,13 @@ class LeaseDesk:
 @dataclass(frozen=True, slots=True)
 class Handout:
     """One `lease.lua` call's worth: new lease lines, revoked lease ids, agents whose ready
-    list to void, outcomes discarded."""
+    list to void, outcomes discarded, prefetched entries to take out of ready lists."""
 
     leases: list[str]
     revoked: list[str]
     voided: list[str]
     late: int
+    withdrawn: list[str]
 
 
 class RedisAgent:
@@ -274,7 +341,12 @@ class RedisAgent:
 
 def _settle(outcome: dict[str, Any]) -> Any:
     """The handler's return value for an outcome, or the exception the runtime understands;
-    the worker's usage figures are reported for the attempt."""
+    the worker's usage figures are reported for the attempt, and the time its handler ran there
+    (`runtime`) is what the leader learns the worker's speed from: the round trip through Redis
+    is not the worker's doing."""
+    runtime = outcome.get("runtime")
+    if isinstance(runtime, int | float) and not isinstance(runtime, bool):
+        report_runtime(float(runtime))
     usage = outcome.get("usage")
     if isinstance(usage, dict) and usage:
         fields = ("input_tokens", "output_tokens", "model", "cost")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from swarmbalancer.config import BalancerConfig
@@ -32,6 +33,24 @@ class ClusterBalancer(Balancer):
         self._room = asyncio.Event()
         self._room.set()
         super().__init__(config, store=store)
+
+    #: called after each dispatch (the leader's `Prefetcher`), or None
+    after_pump: Callable[[], None] | None = None
+
+    def _pump(self, now: float | None = None) -> None:
+        super()._pump(now)
+        if self.after_pump is not None and self._loop is not None and not self._after_pending:
+            # after the attempts this dispatch started have taken their leases (their Tasks'
+            # first steps are scheduled already), so a worker's ready list keeps their order
+            self._after_pending = True
+            self._loop.call_soon(self._after)
+
+    _after_pending = False
+
+    def _after(self) -> None:
+        self._after_pending = False
+        if self.after_pump is not None and self._loop is not None:
+            self.after_pump()
 
     def _recover(self) -> None:
         if not self._holding:  # at construction: held until `recover`

@@ -35,6 +35,8 @@ from swarmbalancer.store.record import TaskRecord
 
 #: The most rows one script call carries.
 BATCH = 1000
+#: Rows in the first call of a large batch (see `_calls`).
+FIRST_CALL = 100
 
 
 @dataclass(slots=True)
@@ -296,10 +298,8 @@ class Client:
                 texts = [text for r in requests for text in r.rows]
                 answers: list[Any] = []
                 try:
-                    for first in range(0, len(texts), BATCH):
-                        answer = await self._submit(
-                            keys=self._submit_keys, args=texts[first : first + BATCH]
-                        )
+                    for first, last in _calls(len(texts)):
+                        answer = await self._submit(keys=self._submit_keys, args=texts[first:last])
                         answers.extend(json.loads(answer))  # one JSON text per call
                 except Exception as exc:
                     if isinstance(exc, TRANSIENT):
@@ -419,3 +419,13 @@ class Client:
         error = StoreError(f"store: redis at {redact(self.url)!r} is unavailable ({exc})")
         error.__cause__ = exc
         return error
+
+
+def _calls(count: int) -> list[tuple[int, int]]:
+    """The (first, last) rows of each `submit.lua` call for `count` rows: a large batch
+    starts with a call of `FIRST_CALL` rows, so the leader can start its first tasks while
+    the rest is still being sent, then goes on in calls of `BATCH`."""
+    first = FIRST_CALL if count > 2 * FIRST_CALL else 0
+    bounds = [(0, first)] if first else []
+    bounds += [(at, min(at + BATCH, count)) for at in range(first, count, BATCH)]
+    return bounds

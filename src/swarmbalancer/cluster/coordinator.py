@@ -30,6 +30,7 @@ from swarmbalancer.cluster.agents import BATCH, UNREACHABLE, LeaseDesk, LeaseLos
 from swarmbalancer.cluster.balancer import ClusterBalancer
 from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.cluster.leader import LeaderLease
+from swarmbalancer.cluster.prefetch import Prefetcher
 from swarmbalancer.cluster.workers import Workers
 from swarmbalancer.cluster.writer import Writer
 from swarmbalancer.config import BalancerConfig
@@ -141,6 +142,7 @@ class Leader:
             wake=writer.wake,
         )
         writer.serve(self.desk)
+        balancer.after_pump = Prefetcher(self.desk, store, config.prefetch)
         self.workers = Workers(
             balancer,
             self.desk,

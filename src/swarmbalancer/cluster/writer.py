@@ -102,6 +102,7 @@ class Writer:
                             "\n".join(handout.revoked),
                             "\n".join(handout.voided),
                             handout.late,
+                            "\n".join(handout.withdrawn),
                         )
                     results = await pipe.execute()
                 break

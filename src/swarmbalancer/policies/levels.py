@@ -24,6 +24,7 @@ import heapq
 import math
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping
+from itertools import islice
 from types import MappingProxyType
 
 from swarmbalancer.config import BalancerConfig
@@ -182,6 +183,19 @@ class LevelQueue:
             self._joined[c].push(now, task)
             if now + self._interval < self._due:
                 self._due = now + self._interval
+
+    def head(self, count: int) -> list[Task]:
+        """Up to `count` queued tasks, the next to leave first (strictly so on the fast lane;
+        otherwise level by level, each in dispatch order), without taking or aging any: what a
+        remote agent is handed ahead of its free slots (cluster/prefetch.py)."""
+        if self._lane:
+            return [entry[1] for entry in islice(self._lane.values(), count)]
+        out: list[Task] = []
+        for level in _LEVELS:
+            if len(out) >= count:
+                break
+            out.extend(self.level_tasks(Priority(level))[: count - len(out)])
+        return out
 
     def peek(self, now: float) -> Task | None:
         """The task `pop(now)` would return, without taking it or changing the SWRR credits.

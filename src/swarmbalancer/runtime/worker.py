@@ -14,6 +14,7 @@ from swarmbalancer.errors import TaskFailed
 from swarmbalancer.metrics.usage import Usage
 from swarmbalancer.model import Task
 from swarmbalancer.runtime.handles import TaskHandle
+from swarmbalancer.runtime.measured import elapsed
 from swarmbalancer.runtime.outcomes import Failure, classify
 from swarmbalancer.runtime.registry import HandleRegistry
 from swarmbalancer.runtime.state import Handler
@@ -115,7 +116,7 @@ class Worker(HandleRegistry):
             if not is_async:  # a thread cannot be interrupted: its result is discarded
                 return self._end_cancelled(handle, task, started)
         now = self._now()
-        duration = now - started
+        duration = elapsed(now, started)
         if timeout and not is_async and duration > timeout:
             self._coord.recorder.late_results += 1
         outcome = self._coord.finish(task, now, ok=True, duration=duration, result=result)
@@ -156,7 +157,7 @@ class Worker(HandleRegistry):
 
     def _end_cancelled(self, handle: TaskHandle, task: Task, started: float) -> float:
         now = self._now()
-        self._coord.finish(task, now, ok=False, duration=now - started, cancelled=True)
+        self._coord.finish(task, now, ok=False, duration=elapsed(now, started), cancelled=True)
         self._settled(handle, task)
         handle._cancel_now()
         self._pump_soon()
@@ -177,7 +178,7 @@ class Worker(HandleRegistry):
             now,
             ok=False,
             error=failure.text,
-            duration=now - started,
+            duration=elapsed(now, started),
             retryable=failure.retryable,
             retry_after=failure.retry_after,
         )

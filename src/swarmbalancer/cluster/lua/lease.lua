@@ -1,6 +1,8 @@
 -- lease.lua: the leader's hand-outs in one atomic step: void the ready lists of workers it
--- gave up on, revoke leases whose attempt ended without an outcome, hand out new leases, and
--- count the outcomes it discarded. Fenced like every leader write.
+-- gave up on, hand out new leases, revoke leases whose attempt ended without an outcome, take
+-- back prefetched entries not taken yet, and count the outcomes it discarded. Fenced like every
+-- leader write. Revocations come after the new leases: a lease handed out and revoked within
+-- one hand-out ends revoked.
 --
 -- KEYS[1]  sb:{ID}:leader    string: the leader's token
 -- KEYS[2]  sb:{ID}:leases    hash: lease id -> "<agent> <task> <epoch>" (report.lua checks it)
@@ -17,6 +19,9 @@
 -- ARGV[4]  lease ids to revoke (HDEL), one per line
 -- ARGV[5]  agent ids whose ready list to void (DEL) first, one per line
 -- ARGV[6]  outcomes the leader discarded (no attempt waited for them): HINCRBY late_results
+-- ARGV[7]  prefetched entries to take back, one per line: "<agent id> <entry JSON>" (LREM of
+--          that exact entry from ready:<agent>; one the worker took already is not there, and
+--          its lease, revoked in ARGV[4], makes its report late). May be absent.
 --
 -- Returns the number of leases handed out; an error starting with LEASELOST (nothing done)
 -- when the lease is not the caller's.
@@ -37,10 +42,6 @@ end
 
 for _, agent in ipairs(lines(ARGV[5])) do
   redis.call('DEL', prefix .. 'ready:' .. agent)
-end
-local revoked = lines(ARGV[4])
-for j = 1, #revoked, STEP do
-  redis.call('HDEL', KEYS[2], unpack(revoked, j, math.min(j + STEP - 1, #revoked)))
 end
 local held, ready, order = {}, {}, {}
 for line in string.gmatch(ARGV[3], '[^\n]+') do
@@ -66,6 +67,16 @@ for _, agent in ipairs(order) do
   local list = ready[agent]
   for j = 1, #list, STEP do
     redis.call('RPUSH', prefix .. 'ready:' .. agent, unpack(list, j, math.min(j + STEP - 1, #list)))
+  end
+end
+local revoked = lines(ARGV[4])
+for j = 1, #revoked, STEP do
+  redis.call('HDEL', KEYS[2], unpack(revoked, j, math.min(j + STEP - 1, #revoked)))
+end
+for line in string.gmatch(ARGV[7] or '', '[^\n]+') do
+  local agent, entry = string.match(line, '^(%S+) (.*)$')
+  if agent then
+    redis.call('LREM', prefix .. 'ready:' .. agent, 1, entry)
   end
 end
 local late = tonumber(ARGV[6])
