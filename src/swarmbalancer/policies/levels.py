@@ -320,11 +320,15 @@ class LevelQueue:
         if now > self._lane_seen:
             self._lane_seen = now
         c = self._lane_class
-        if self._aging and c > self._ceiling:
-            steps = int((now - pushed) / self._interval)
-            task.level = _LEVELS[max(self._ceiling, c - steps * self._boost)]
-        else:
-            task.level = _LEVELS[c]
+        level = c
+        if self._aging:
+            # step by step, with the full queue's arithmetic (join time + interval, compared
+            # with `now`), so a boundary falls the same way in floating point
+            interval, ceiling, aged_at = self._interval, self._ceiling, pushed + self._interval
+            while level > ceiling and aged_at <= now:
+                level = max(ceiling, level - self._boost)
+                aged_at += interval
+        task.level = _LEVELS[level]
         self.saturated = False
         return task
 
