@@ -30,7 +30,7 @@ from swarmbalancer.cluster.replies import Replies
 from swarmbalancer.cluster.scripts import async_script
 from swarmbalancer.errors import ConfigError, NotRunning, StoreError, TaskRejected
 from swarmbalancer.model import MAX_RETRIES, Priority, Task
-from swarmbalancer.runtime.jobs import check_keywords, merged
+from swarmbalancer.runtime.jobs import check_keywords, check_unique_ids, make_task, merged
 from swarmbalancer.store.record import TaskRecord
 
 #: The most rows one script call carries.
@@ -214,12 +214,7 @@ class Client:
         for item in payloads:
             payload, fields = merged(item, keywords)
             tasks.append(self._make(payload, wall, **fields))
-        if len({t.id for t in tasks}) != len(tasks):
-            seen: set[str] = set()
-            for t in tasks:
-                if t.id in seen:
-                    raise TaskRejected(f"task_id: {t.id!r} appears twice in the batch")
-                seen.add(t.id)
+        check_unique_ids(tasks)
         return await self._send(tasks, [self._row(t, wall) for t in tasks])
 
     def _make(
@@ -239,10 +234,14 @@ class Client:
         period: float | None = None,
     ) -> Task:
         """A validated task; each bad field raises TaskRejected naming it, as `Balancer`'s."""
-        task = Task.create(
+        return make_task(
             payload,
-            now=wall,
-            priority="normal" if priority is None else priority,
+            wall,
+            new_id=self._new_id,
+            default_retries=self.max_retries,
+            clock="the Unix time is",
+            relative_hint="a client's deadlines are Unix times, use `within` for a relative one",
+            priority=priority,
             tenant=tenant,
             deadline=deadline,
             within=within,
@@ -250,16 +249,13 @@ class Client:
             affinity=affinity,
             region=region,
             idempotency_key=idempotency_key,
-            task_id=f"{self._prefix}-{next(self._ids)}" if task_id is None else task_id,
-            max_retries=self.max_retries if max_retries is None else max_retries,
+            task_id=task_id,
+            max_retries=max_retries,
             period=period,
         )
-        if deadline is not None and deadline < wall:
-            raise TaskRejected(
-                f"deadline: {deadline!r} is already past (the Unix time is {wall:.6f}); "
-                "a client's deadlines are Unix times, use `within` for a relative one"
-            )
-        return task
+
+    def _new_id(self) -> str:
+        return f"{self._prefix}-{next(self._ids)}"
 
     def _row(self, task: Task, wall: float) -> str:
         return rows.new_row(

@@ -1,13 +1,14 @@
-"""`Job`: one item of a batch (`Balancer.submit_many`, `Balancer.map`) with its own keywords."""
+"""`Job`: one item of a batch (`Balancer.submit_many`, `Balancer.map`) with its own keywords, and
+what `Balancer` and `Client` share to turn submit's arguments into checked tasks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from swarmbalancer.errors import TaskRejected
-from swarmbalancer.model import Priority
+from swarmbalancer.model import Priority, Task
 
 #: submit's keywords, in the order they are documented.
 FIELDS: tuple[str, ...] = (
@@ -69,3 +70,76 @@ def check_keywords(keywords: dict[str, Any]) -> None:
     for name in keywords:
         if name not in FIELDS:
             raise TaskRejected(f"{name}: not a keyword of submit (one of {', '.join(FIELDS)})")
+
+
+def make_task(
+    payload: Any,
+    now: float,
+    *,
+    new_id: Callable[[], str],
+    default_retries: int,
+    clock: str,
+    relative_hint: str,
+    priority: Priority | str | None = None,
+    tenant: str | None = None,
+    deadline: float | None = None,
+    within: float | None = None,
+    estimate: float | None = None,
+    affinity: str | Iterable[str] | None = None,
+    region: str | None = None,
+    idempotency_key: str | None = None,
+    task_id: str | None = None,
+    max_retries: int | None = None,
+    period: float | None = None,
+) -> Task:
+    """A validated task (not yet accepted); every bad field raises TaskRejected naming it.
+
+    Without a `task_id`, `new_id()` makes one; without `max_retries`, `default_retries` (already
+    checked) applies. `clock` says what `now` and an absolute `deadline` are read on and
+    `relative_hint` how to give a relative one, for the message refusing a past deadline.
+    """
+    if (
+        (priority is None or priority == "normal")
+        and tenant is None
+        and deadline is None
+        and within is None
+        and estimate is None
+        and affinity is None
+        and region is None
+        and idempotency_key is None
+        and task_id is None
+        and max_retries is None
+        and period is None
+    ):  # a plain task: nothing to validate but the payload, which the store checks
+        return Task(id=new_id(), payload=payload, max_retries=default_retries, submitted_at=now)
+    task = Task.create(
+        payload,
+        now=now,
+        priority="normal" if priority is None else priority,
+        tenant=tenant,
+        deadline=deadline,
+        within=within,
+        estimate=estimate,
+        affinity=affinity,
+        region=region,
+        idempotency_key=idempotency_key,
+        task_id=new_id() if task_id is None else task_id,
+        max_retries=default_retries if max_retries is None else max_retries,
+        period=period,
+    )
+    if deadline is not None and deadline < now:
+        raise TaskRejected(
+            f"deadline: {deadline!r} is already past ({clock} {now:.6f}); {relative_hint}"
+        )
+    return task
+
+
+def check_unique_ids(tasks: list[Task]) -> None:
+    """Refuse a batch naming one task id twice, naming it."""
+    if len({t.id for t in tasks}) == len(tasks):
+        return
+    seen: set[str] = set()
+    for t in tasks:
+        if t.id in seen:
+            raise TaskRejected(f"task_id: {t.id!r} appears twice in the batch")
+        seen.add(t.id)

@@ -9,7 +9,7 @@ from typing import Any
 from swarmbalancer.errors import NotRunning, QueueFull, TaskRejected
 from swarmbalancer.model import Priority, Task
 from swarmbalancer.runtime.handles import TaskHandle
-from swarmbalancer.runtime.jobs import merged
+from swarmbalancer.runtime.jobs import check_unique_ids, make_task, merged
 from swarmbalancer.runtime.registry import HandleRegistry
 
 
@@ -37,29 +37,16 @@ class Submission(HandleRegistry):
         period: float | None = None,
     ) -> Task:
         """A validated task (not yet accepted); every bad field raises TaskRejected naming it."""
-        if (
-            (priority is None or priority == "normal")
-            and tenant is None
-            and deadline is None
-            and within is None
-            and estimate is None
-            and affinity is None
-            and region is None
-            and idempotency_key is None
-            and task_id is None
-            and max_retries is None
-            and period is None
-        ):  # a plain task: nothing to validate but the payload, which the store checks
-            return Task(
-                id=f"{self._prefix}-{next(self._ids)}",
-                payload=payload,
-                max_retries=self.config.max_retries,
-                submitted_at=now,
-            )
-        task = Task.create(
+        return make_task(
             payload,
-            now=now,
-            priority="normal" if priority is None else priority,
+            now,
+            new_id=self._new_id,
+            default_retries=self.config.max_retries,
+            clock="now() is",
+            relative_hint=(
+                "deadlines are absolute on Balancer.now(), use `within` for a relative one"
+            ),
+            priority=priority,
             tenant=tenant,
             deadline=deadline,
             within=within,
@@ -67,16 +54,13 @@ class Submission(HandleRegistry):
             affinity=affinity,
             region=region,
             idempotency_key=idempotency_key,
-            task_id=f"{self._prefix}-{next(self._ids)}" if task_id is None else task_id,
-            max_retries=self.config.max_retries if max_retries is None else max_retries,
+            task_id=task_id,
+            max_retries=max_retries,
             period=period,
         )
-        if deadline is not None and deadline < now:
-            raise TaskRejected(
-                f"deadline: {deadline!r} is already past (now() is {now:.6f}); "
-                "deadlines are absolute on Balancer.now(), use `within` for a relative one"
-            )
-        return task
+
+    def _new_id(self) -> str:
+        return f"{self._prefix}-{next(self._ids)}"
 
     def _make_item(self, item: Any, keywords: dict[str, Any], now: float) -> Task:
         payload, fields = merged(item, keywords)
@@ -84,13 +68,7 @@ class Submission(HandleRegistry):
 
     def _check_batch(self, tasks: list[Task]) -> None:
         """Refuse a batch with a task id twice, or one that cannot fit a `raise` queue."""
-        ids = {t.id for t in tasks}
-        if len(ids) != len(tasks):
-            seen: set[str] = set()
-            for t in tasks:
-                if t.id in seen:
-                    raise TaskRejected(f"task_id: {t.id!r} appears twice in the batch")
-                seen.add(t.id)
+        check_unique_ids(tasks)
         limit = self.config.max_queue_size
         if limit is not None and self.config.queue_full == "raise":
             self._pump()
