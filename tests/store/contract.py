@@ -4,6 +4,7 @@ provides `make_store`; the same tests then run against memory, SQLite or Redis a
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -26,6 +27,23 @@ def task(
     )
     t.expected_work = work
     return t
+
+
+class FlushAfterEveryCall:
+    """Mixed in before a durable store, writes its journal after every public call, so the
+    contract also exercises every flush path."""
+
+    def __getattribute__(self, name: str) -> Any:
+        attr = super().__getattribute__(name)
+        if name.startswith("_") or name in ("flush", "close") or not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            out = attr(*args, **kwargs)
+            self.flush(0.0)  # type: ignore[attr-defined]
+            return out
+
+        return call
 
 
 class StoreContract:

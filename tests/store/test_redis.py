@@ -15,7 +15,7 @@ from redis.client import Redis
 
 from clusterhelpers import replies, rows, submit
 from redisserver import RedisServer, redis_server
-from store.contract import StoreContract, agent, task
+from store.contract import FlushAfterEveryCall, StoreContract, agent, task
 from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.cluster.leader import LeaderLease
 from swarmbalancer.cluster.scripts import source
@@ -60,20 +60,8 @@ def open_at(server: RedisServer, keys: SwarmKeys, **options: Any) -> RedisStore:
     return RedisStore(Redis(port=server.port), keys.swarm_id, queues, **options)
 
 
-class _FlushingRedisStore(RedisStore):
+class _FlushingRedisStore(FlushAfterEveryCall, RedisStore):
     """Writes its journal after every call, so the contract also exercises every flush path."""
-
-    def __getattribute__(self, name: str) -> Any:
-        attr = super().__getattribute__(name)
-        if name.startswith("_") or name in ("flush", "close") or not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            out = attr(*args, **kwargs)
-            RedisStore.flush(self, 0.0)
-            return out
-
-        return call
 
 
 class TestRedisStore(StoreContract):

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from store.contract import StoreContract, agent, task
+from store.contract import FlushAfterEveryCall, StoreContract, agent, task
 from swarmbalancer.config import BalancerConfig
 from swarmbalancer.errors import StoreError, TaskRejected
 from swarmbalancer.model import TaskState
@@ -43,20 +43,8 @@ def rows(path: Path) -> dict[str, tuple[str, int, str | None]]:
     return {r[0]: (r[1], r[2], r[3]) for r in found}
 
 
-class _FlushingSqliteStore(SqliteStore):
+class _FlushingSqliteStore(FlushAfterEveryCall, SqliteStore):
     """Writes its journal after every call, so the contract also exercises every flush path."""
-
-    def __getattribute__(self, name: str) -> Any:
-        attr = super().__getattribute__(name)
-        if name.startswith("_") or name in ("flush", "close") or not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            out = attr(*args, **kwargs)
-            SqliteStore.flush(self, 0.0)
-            return out
-
-        return call
 
 
 class TestSqliteStore(StoreContract):
