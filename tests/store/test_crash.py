@@ -31,11 +31,12 @@ def events(log: Path) -> dict[str, set[str]]:
     return out
 
 
-def run_child_until_killed(db: Path, log: Path) -> None:
-    """Start the child; SIGKILL it once a few thousand tasks have finished (or after 15 s)."""
-    child = subprocess.Popen([sys.executable, str(CHILD), str(db), str(log), str(TASKS)])
+def run_child_until_killed(store: str, log: Path, wait: float = 15.0) -> None:
+    """Start the child on `store` (a file or a store URL); SIGKILL it once a few thousand tasks
+    have finished (or after `wait` seconds)."""
+    child = subprocess.Popen([sys.executable, str(CHILD), store, str(log), str(TASKS)])
     try:
-        deadline = time.monotonic() + 15.0
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline and child.poll() is None:
             time.sleep(0.05)
             if log.exists() and log.read_text().count("\nE ") >= 2500:
@@ -55,7 +56,7 @@ def snapshot(db: Path) -> dict[str, str]:
 @pytest.mark.timeout(90)
 def test_a_killed_balancer_loses_nothing_and_records_each_outcome_once(tmp_path: Path) -> None:
     db, log = tmp_path / "swarm.db", tmp_path / "events.log"
-    run_child_until_killed(db, log)
+    run_child_until_killed(str(db), log)
     before = snapshot(db)
     child = events(log)
     at_crash = Counter(before.values())

@@ -5,8 +5,6 @@ finishes every unfinished task, each outcome recorded exactly once."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,37 +14,10 @@ from redis.client import Redis
 
 from clusterhelpers import rows
 from redisserver import redis_server
+from store.test_crash import events, run_child_until_killed
 from swarmbalancer import Balancer, Task
 from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.errors import StoreError
-
-CHILD = Path(__file__).with_name("crash_child.py")
-TASKS = 10_000
-
-
-def events(log: Path) -> dict[str, set[str]]:
-    """Task ids by event letter (S submitted, B began, E ended) from the child's log."""
-    out: dict[str, set[str]] = {"S": set(), "B": set(), "E": set()}
-    for line in log.read_text().splitlines():
-        kind, _, task_id = line.partition(" ")
-        if kind in out:
-            out[kind].add(task_id)
-    return out
-
-
-def run_child_until_killed(url: str, log: Path) -> None:
-    """Start the child; SIGKILL it once a few thousand tasks have finished (or after 20 s)."""
-    child = subprocess.Popen([sys.executable, str(CHILD), url, str(log), str(TASKS)])
-    try:
-        deadline = time.monotonic() + 20.0
-        while time.monotonic() < deadline and child.poll() is None:
-            time.sleep(0.05)
-            if log.exists() and log.read_text().count("\nE ") >= 2500:
-                break
-        assert child.poll() is None, "the child finished (or died) before it could be killed"
-    finally:
-        child.kill()
-        child.wait(timeout=10)
 
 
 def open_when_free(url: str) -> Balancer:
@@ -70,7 +41,7 @@ def test_a_killed_balancer_on_redis_loses_nothing_and_records_each_outcome_once(
     with redis_server(tmp_path / "redis") as server:
         url = f"{server.url}?swarm={keys.swarm_id}&lease_ttl=1"
         r = Redis(port=server.port)
-        run_child_until_killed(url, log)
+        run_child_until_killed(url, log, wait=20.0)
         before = {i: row["state"] for i, row in rows(r, keys).items()}
         child = events(log)
         at_crash = Counter(before.values())
