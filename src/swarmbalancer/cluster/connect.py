@@ -84,14 +84,20 @@ def connect(url: str, *, socket_timeout: float | None = 10.0) -> Redis:
 
 
 async def durability_warnings(client: Redis) -> list[str]:
-    """What in the server's settings can lose a swarm's state: `appendonly no` (a restart
-    loses everything since the last snapshot) or an eviction policy other than `noeviction`
-    (Redis may delete task rows under memory pressure). Empty when CONFIG GET is refused."""
+    """What in the server's settings can lose a swarm's state (`durability_problems`); empty
+    when CONFIG GET is refused (managed services)."""
     try:
         settings: dict[Any, Any] = dict(await client.config_get("appendonly"))
         settings.update(await client.config_get("maxmemory-policy"))
     except RedisError:
         return []
+    return durability_problems(settings)
+
+
+def durability_problems(settings: dict[Any, Any]) -> list[str]:
+    """From CONFIG GET's answers: `appendonly no` (a restart loses everything since the last
+    snapshot) or an eviction policy other than `noeviction` (Redis may delete task rows under
+    memory pressure), each as a sentence saying what to set."""
     found = {_text(k): _text(v) for k, v in settings.items()}
     warnings = []
     if found.get("appendonly", "yes") != "yes":

@@ -29,6 +29,7 @@ from typing import Any
 from redis.client import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from swarmbalancer.cluster.connect import durability_problems
 from swarmbalancer.cluster.keys import SwarmKeys, check_swarm_id
 from swarmbalancer.cluster.leader import LeaderLease
 from swarmbalancer.cluster.rows import leader_row, parse, record_of, reply_entry, task_of
@@ -481,16 +482,11 @@ def _warn_if_unsafe(client: Redis, where: str) -> None:
     if where in _warned:
         return
     try:
-        appendonly = client.config_get("appendonly").get("appendonly")
-        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+        settings = dict(client.config_get("appendonly"))
+        settings.update(client.config_get("maxmemory-policy"))
     except ResponseError:
         return
     _warned.add(where)
-    problems = []
-    if appendonly not in ("yes", b"yes"):
-        problems.append("appendonly is no (a restart loses what changed since the last snapshot)")
-    if policy not in ("noeviction", b"noeviction"):
-        shown = policy.decode() if isinstance(policy, bytes) else policy
-        problems.append(f"maxmemory-policy is {shown} (keys may be evicted; use noeviction)")
+    problems = durability_problems(settings)
     if problems:
         warnings.warn(f"{where}: {'; '.join(problems)}", RedisConfigWarning, stacklevel=4)
