@@ -79,21 +79,21 @@ class Binding(Routing):
         healthy agent with a free slot and `out` given, started there."""
         store = self.store
         shared = store.shared_queue()
-        self._context(now)  # `now` and the learned mean work, for placement and booking
+        ctx = self._context(now)  # `now` and the learned mean work, for placement and booking
         if self._burst and len(shared) <= self._tail:
             self._burst = False
             self._place_tail(now)
             return store.claim(agent.id, now) if start and agent.queued else None
         for skipped in range(_LOOKAHEAD + 1):
-            if not len(shared):
-                return None
             task = store.take_shared(now)
             if task is None:
                 return None
             target = self._place(task, agent, now) if skipped < _LOOKAHEAD else agent
             if target is agent:
                 if start:
-                    self._start_shared(task, agent, now, shared.saturated)
+                    task.expected_work = ctx.work_of(task)
+                    store.start(agent.id, task, now)
+                    self._started_task(task, agent, now, shared.saturated)
                 else:
                     self._bind(task, agent, now)
                 return task
@@ -203,7 +203,7 @@ class Binding(Routing):
         """Claim the task for one free slot of `agent`: from its queue, else from the shared
         queue, else by stealing. Shared tasks placed on another idle agent on the way start
         there at once when `out` collects assignments."""
-        agent_id = agent.spec.id
+        agent_id = agent.id
         if gate and not self.breakers[agent_id].allow(now):
             return None
         store = self.store
@@ -212,7 +212,7 @@ class Binding(Routing):
             if task is not None:
                 self._started_task(task, agent, now, store.queue(agent_id).saturated)
                 return task
-        pulled = self._late and not agent.draining and len(store.shared_queue()) > 0
+        pulled = self._late and not agent.draining and bool(store.shared_queue())
         if pulled:
             task = self._pull(agent, now, start=True, out=out)
             if task is not None:
@@ -239,7 +239,7 @@ class Binding(Routing):
             self._idle.pop(agent.id, None)
         if task.seq > agent.last_seq:
             agent.last_seq = task.seq
-        self.recorder.task_started(task, now, saturated=saturated)
+        self.recorder.task_started(task, now, saturated)
 
     def _victims_exist(self) -> bool:
         threshold = self.steal_settings.threshold

@@ -244,10 +244,13 @@ class Coordinator(Binding, Lifecycle):
         This is `dispatch` for one slot of one agent (same queue, breaker and stealing rules), so
         a runtime can keep a worker busy without a round trip through the event loop.
         """
-        agent = self._agent_or_none(agent_id)
-        if agent is None or agent.free_slots <= 0:
+        try:
+            agent = self.store.agent(agent_id)
+        except KeyError:
             return None
-        return self._take(agent, now, self._gated(agent_id, now))
+        if agent.in_flight >= agent.spec.capacity:
+            return None
+        return self._take(agent, now, agent_id in self._unhealthy and self._gated(agent_id, now))
 
     def finish(
         self,
@@ -269,6 +272,8 @@ class Coordinator(Binding, Lifecycle):
         for that many seconds (its breaker forced open); `cancelled` finishes it as cancelled by
         the user: neither a failed attempt nor a retry.
         """
+        if ok and not cancelled and retry_after is None:
+            return self.succeeded(task, now, duration, result)
         agent_id = task.agent_id
         assert agent_id is not None, "finish() of a task that is not running"
         agent = self.store.agent(agent_id)
@@ -285,23 +290,49 @@ class Coordinator(Binding, Lifecycle):
             self._hold(agent, now, now + retry_after)
         if self._charges:
             self.store.charge(agent_id, task, elapsed)
-        self.recorder.attempt_finished(task, agent_id, elapsed, ok)
         if task.period is not None:
             self._periodic[agent_id].pop(task.id, None)
         self._dirty[agent_id] = None
-        if ok:
+        if ok:  # held out by a retry-after hint, yet successful
             agent.completed += 1
-            outcome = self._complete(task, now, ok=True, error=None, result=result)
-        elif retryable and task.attempt <= task.max_retries:
-            agent.failed += 1
-            outcome = self._retry(task, now, agent_id)
+            self.store.ack(task.id, now, ok=True, result=result)
+            self.recorder.task_completed(task, agent_id, elapsed, now)
+            outcome = Outcome.DONE
         else:
             agent.failed += 1
-            outcome = self._complete(task, now, ok=False, error=error or "failed")
+            self.recorder.attempt_finished(task, agent_id, elapsed, False)
+            if retryable and task.attempt <= task.max_retries:
+                outcome = self._retry(task, now, agent_id)
+            else:
+                outcome = self._complete(task, now, ok=False, error=error or "failed")
         if agent_id in self._unhealthy:
             self._route_parked(now)  # a probe slot freed, or the breaker changed state
             self._retire_if_drained(agent, now)  # only a draining agent is retired: it is here
         return outcome
+
+    def succeeded(
+        self, task: Task, now: float, duration: float | None = None, result: Any = None
+    ) -> Outcome:
+        """An attempt of `task` ended well: `finish(task, now, ok=True, duration=duration,
+        result=result)`, the path almost every attempt takes, without its branches."""
+        agent_id = task.agent_id
+        assert agent_id is not None, "finish() of a task that is not running"
+        agent = self.store.agent(agent_id)
+        elapsed = duration if duration is not None else now - (task.started_at or now)
+        agent.busy_s += elapsed
+        self._learn(agent, task, now, True, elapsed)
+        if self._charges:
+            self.store.charge(agent_id, task, elapsed)
+        if task.period is not None:
+            self._periodic[agent_id].pop(task.id, None)
+        self._dirty[agent_id] = None
+        agent.completed += 1
+        self.store.ack(task.id, now, ok=True, result=result)
+        self.recorder.task_completed(task, agent_id, elapsed, now)
+        if agent_id in self._unhealthy:
+            self._route_parked(now)  # a probe slot freed, or the breaker changed state
+            self._retire_if_drained(agent, now)  # only a draining agent is retired: it is here
+        return Outcome.DONE
 
     def cancel(self, task_id: str, now: float) -> Task | None:
         """Cancel a task that is not running (queued, parked, delayed for a retry) and return

@@ -28,7 +28,7 @@ class Lifecycle(Routing):
         cfg = self.config
         stats = agent.stats
         speed = stats.speed
-        observe(stats, alpha=cfg.ewma_alpha, now=now, ok=ok, work=task.estimate, duration=elapsed)
+        observe(stats, cfg.ewma_alpha, now, ok, task.estimate, elapsed)
         if stats.speed != speed:
             if stats.speed > self._max_speed:
                 self._max_speed = stats.speed

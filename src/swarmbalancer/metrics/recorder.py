@@ -132,7 +132,7 @@ class Recorder:
             if tenant.open == 1:
                 self._backlogged_tenants += 1
 
-    def task_started(self, task: Task, now: float, *, saturated: bool) -> None:
+    def task_started(self, task: Task, now: float, saturated: bool) -> None:
         if task.attempt == 1:
             wait = now - task.submitted_at
             self.queue_latency.add(wait)
@@ -156,6 +156,31 @@ class Recorder:
             tenant.service_s += duration
             if self._backlogged_tenants == len(self._tenants):
                 tenant.backlogged_service_s += duration
+
+    def task_completed(self, task: Task, agent_id: str, duration: float, now: float) -> None:
+        """An attempt succeeded and completed its task: `attempt_finished(..., ok=True)` then
+        `task_finished(..., ok=True)`, in one call for the common path."""
+        record = self._agents[agent_id]
+        record.busy_s += duration
+        record.completed += 1
+        record.ok_work += task.expected_work
+        record.ok_busy_s += duration
+        self.completed += 1
+        self._levels[task.priority].completed += 1
+        if task.tenant is not None:
+            tenant = self._tenant(task.tenant)
+            tenant.service_s += duration
+            if self._backlogged_tenants == len(self._tenants):
+                tenant.backlogged_service_s += duration
+            tenant.completed += 1
+            tenant.open -= 1
+            if tenant.open == 0:
+                self._backlogged_tenants -= 1
+        if task.deadline is not None and now > task.deadline:
+            self.deadline_misses += 1
+        self.sojourn.add(now - task.submitted_at)
+        if self.last_finish is None or now > self.last_finish:
+            self.last_finish = now
 
     def attempt_cancelled(self, agent_id: str, duration: float) -> None:
         """A running attempt was cancelled: its slot was busy, but it neither completed nor

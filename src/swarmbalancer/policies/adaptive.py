@@ -55,7 +55,6 @@ def holding_limit(agent: AgentState, prefetch: int) -> int:
 
 def observe(
     stats: AgentStats,
-    *,
     alpha: float,
     now: float,
     ok: bool,

@@ -97,10 +97,15 @@ class LevelQueue:
         # The fast lane: while every queued task is of one class and arrived in fifo order, they
         # wait here in that order and the structures above stay empty; any other use spills them
         # there first (`_spill`), so the lane is only a cheaper way to the same order.
-        self._lane: OrderedDict[str, tuple[float, Task]] = OrderedDict()  # id -> (pushed at, task)
+        # id -> task, each pushed at its own `enqueued_at` (a push at another time skips the lane)
+        self._lane: OrderedDict[str, Task] = OrderedDict()
         self._lane_class = _EMPTY
         self._lane_ok = discipline == "fifo"
         self._lane_seen = -math.inf  # the latest `now` a lane pop or peek saw (aging's horizon)
+        # the age key (enqueued_at, seq) of the newest task pushed into the lane since it was
+        # last empty: at least that of every task it holds, so a newer task may append
+        self._lane_last_at = -math.inf
+        self._lane_last_seq = -1
 
     @classmethod
     def from_config(cls, cfg: BalancerConfig) -> LevelQueue:
@@ -121,6 +126,9 @@ class LevelQueue:
 
     def __len__(self) -> int:
         return len(self._where) + len(self._lane)
+
+    def __bool__(self) -> bool:
+        return bool(self._lane or self._where)
 
     def __contains__(self, task_id: object) -> bool:
         return task_id in self._where or task_id in self._lane
@@ -157,13 +165,21 @@ class LevelQueue:
         if lane:
             if task_id in lane:
                 raise ValueError(f"task {task_id!r} is already queued")
-            if c == self._lane_class and _age_key(task) > _age_key(lane[next(reversed(lane))][1]):
-                lane[task_id] = (now, task)
+            # the lane stays in age order: a task may join it only after every task it held
+            at, seq, last_at = task.enqueued_at, task.seq, self._lane_last_at
+            if (
+                c == self._lane_class
+                and at == now
+                and (at > last_at or (at == last_at and seq > self._lane_last_seq))
+            ):
+                lane[task_id] = task
+                self._lane_last_at, self._lane_last_seq = at, seq
                 return
             self._spill()
-        elif not self._where and self._lane_ok:
-            lane[task_id] = (now, task)
+        elif not self._where and self._lane_ok and task.enqueued_at == now:
+            lane[task_id] = task
             self._lane_class = c
+            self._lane_last_at, self._lane_last_seq = task.enqueued_at, task.seq
             return
         self._push_full(task, now)
 
@@ -189,7 +205,7 @@ class LevelQueue:
         otherwise level by level, each in dispatch order), without taking or aging any: what a
         remote agent is handed ahead of its free slots (cluster/prefetch.py)."""
         if self._lane:
-            return [entry[1] for entry in islice(self._lane.values(), count)]
+            return list(islice(self._lane.values(), count))
         out: list[Task] = []
         for level in _LEVELS:
             if len(out) >= count:
@@ -204,7 +220,7 @@ class LevelQueue:
         """
         if self._lane:
             self._lane_seen = max(self._lane_seen, now)
-            return next(iter(self._lane.values()))[1]
+            return next(iter(self._lane.values()))
         if now >= self._due:
             self._age(now)
         level = self._turn()
@@ -316,7 +332,8 @@ class LevelQueue:
 
     def _pop_lane(self, now: float) -> Task:
         """The lane's oldest task, at the level aging would have raised it to by `now`."""
-        pushed, task = self._lane.popitem(last=False)[1]
+        task = self._lane.popitem(last=False)[1]
+        pushed = task.enqueued_at
         if now > self._lane_seen:
             self._lane_seen = now
         c = self._lane_class
@@ -337,8 +354,8 @@ class LevelQueue:
         as far as the full queue would have aged it by the last pop or peek."""
         lane = list(self._lane.values())
         self._lane.clear()
-        for pushed, task in lane:
-            self._push_full(task, pushed)
+        for task in lane:
+            self._push_full(task, task.enqueued_at)
         if self._lane_seen >= self._due:
             self._age(self._lane_seen)
 

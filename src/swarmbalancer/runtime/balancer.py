@@ -17,7 +17,7 @@ from swarmbalancer.config import BalancerConfig, load_config
 from swarmbalancer.coordinator import Coordinator
 from swarmbalancer.errors import AgentError, ConfigError
 from swarmbalancer.metrics.timing import RollingTimer
-from swarmbalancer.model import AgentSpec, Priority
+from swarmbalancer.model import AgentSpec, Priority, Task
 from swarmbalancer.policies.rebalance import Migration
 from swarmbalancer.runtime.durability import Durability
 from swarmbalancer.runtime.handles import TaskHandle
@@ -258,21 +258,41 @@ class Balancer(Worker, Submission, Durability):
         """
         self._check_running()
         now = self._now()
-        task = self._make(
-            payload,
-            now,
-            priority,
-            tenant,
-            deadline,
-            within,
-            estimate,
-            affinity,
-            region,
-            idempotency_key,
-            task_id,
-            max_retries,
-            period,
-        )
+        if (
+            priority == "normal"
+            and tenant is None
+            and deadline is None
+            and within is None
+            and estimate is None
+            and affinity is None
+            and region is None
+            and idempotency_key is None
+            and task_id is None
+            and max_retries is None
+            and period is None
+        ):  # a plain task (make_task's own fast path, without passing every keyword on)
+            task = Task(
+                id=f"{self._prefix}-{next(self._ids)}",
+                payload=payload,
+                max_retries=self.config.max_retries,
+                submitted_at=now,
+            )
+        else:
+            task = self._make(
+                payload,
+                now,
+                priority,
+                tenant,
+                deadline,
+                within,
+                estimate,
+                affinity,
+                region,
+                idempotency_key,
+                task_id,
+                max_retries,
+                period,
+            )
         if idempotency_key is not None or task_id is not None:
             known = self._fresh(task)
             if known is not None:
@@ -307,12 +327,18 @@ class Balancer(Worker, Submission, Durability):
         self._check_running()
         check_keywords(keywords)
         now = self._now()
-        tasks = [self._make_item(item, keywords, now) for item in payloads]
-        self._check_batch(tasks)
-        self._check_fresh(tasks)
+        tasks, plain = self._make_batch(payloads, keywords, now)
+        if not plain or self._bounded:
+            self._check_batch(tasks)
+        if not plain:
+            self._check_fresh(tasks)
         handles: list[TaskHandle] = []
         accepted: list[TaskHandle] = []
         try:
+            if plain and not self._bounded:
+                self._accept_plain(tasks, accepted)
+                tasks = []
+                handles = accepted
             for task in tasks:
                 known = self._known(task)
                 if known is not None:

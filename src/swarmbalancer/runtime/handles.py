@@ -26,15 +26,25 @@ class TaskHandle(asyncio.Future[Any]):
 
     __slots__ = ("_cancelling", "_errors", "_owner", "_worker", "task")
 
-    def __init__(
-        self, task: Task, owner: _Canceller | None, loop: asyncio.AbstractEventLoop
-    ) -> None:
-        super().__init__(loop=loop)
-        self.task = task
-        self._owner = owner
-        self._worker: asyncio.Task[Any] | None = None  # the worker running an attempt now
-        self._cancelling = False
-        self._errors: list[BaseException] | None = None
+    task: Task
+    _owner: _Canceller | None
+    _worker: asyncio.Task[Any] | None  # the worker running an attempt now
+    _cancelling: bool
+    _errors: list[BaseException] | None
+
+    @classmethod
+    def new(
+        cls, task: Task, owner: _Canceller | None, loop: asyncio.AbstractEventLoop
+    ) -> TaskHandle:
+        """A pending handle of `task` on `loop`; `owner` carries out `cancel()` (None: a plain
+        future's cancel). Built without a Python `__init__`: one is made per task."""
+        handle = cls(loop=loop)
+        handle.task = task
+        handle._owner = owner
+        handle._worker = None
+        handle._cancelling = False
+        handle._errors = None
+        return handle
 
     @property
     def id(self) -> str:

@@ -17,7 +17,7 @@ class HandleRegistry(BalancerState):
 
     def _handle_for(self, task: Task, loop: asyncio.AbstractEventLoop) -> TaskHandle:
         """A new handle for an accepted task, findable by id and idempotency key."""
-        handle = TaskHandle(task, self, loop)
+        handle = TaskHandle.new(task, self, loop)
         self._handles[task.id] = handle
         key = task.idempotency_key
         if key is not None:
@@ -35,7 +35,7 @@ class HandleRegistry(BalancerState):
         handle = self._handles.get(task.id)
         if handle is not None:
             return handle
-        handle = TaskHandle(task, None, loop)
+        handle = TaskHandle.new(task, None, loop)
         if task.state is TaskState.CANCELLED:
             handle._cancel_now()
         elif task.state is TaskState.FAILED:

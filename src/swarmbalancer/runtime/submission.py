@@ -9,7 +9,7 @@ from typing import Any
 from swarmbalancer.errors import NotRunning, QueueFull, TaskRejected
 from swarmbalancer.model import Priority, Task
 from swarmbalancer.runtime.handles import TaskHandle
-from swarmbalancer.runtime.jobs import check_unique_ids, make_task, merged
+from swarmbalancer.runtime.jobs import Job, check_unique_ids, make_task, merged
 from swarmbalancer.runtime.registry import HandleRegistry
 
 
@@ -66,6 +66,31 @@ class Submission(HandleRegistry):
         payload, fields = merged(item, keywords)
         return self._make(payload, now, **fields)
 
+    def _make_batch(
+        self, items: Iterable[Any], keywords: dict[str, Any], now: float
+    ) -> tuple[list[Task], bool]:
+        """The batch's validated tasks, and whether all are plain (a payload alone, no Job, no
+        keywords): those have fresh generated ids, so the batch's id checks can be skipped."""
+        if keywords:
+            return [self._make_item(item, keywords, now) for item in items], False
+        retries, prefix, ids = self.config.max_retries, self._prefix, self._ids
+        tasks: list[Task] = []
+        plain = True
+        for item in items:
+            if isinstance(item, Job):
+                tasks.append(self._make_item(item, keywords, now))
+                plain = False
+            else:
+                tasks.append(
+                    Task(
+                        id=f"{prefix}-{next(ids)}",
+                        payload=item,
+                        max_retries=retries,
+                        submitted_at=now,
+                    )
+                )
+        return tasks, plain
+
     def _check_batch(self, tasks: list[Task]) -> None:
         """Refuse a batch with a task id twice, or one that cannot fit a `raise` queue."""
         check_unique_ids(tasks)
@@ -109,6 +134,25 @@ class Submission(HandleRegistry):
             self._drained.clear()
         self._outstanding += 1
         return self._handle_for(task, loop)
+
+    def _accept_plain(self, tasks: list[Task], into: list[TaskHandle]) -> None:
+        """`_accept` for a batch of plain tasks (no idempotency key, generated ids): each new
+        handle is appended to `into` as soon as its task is accepted."""
+        loop = self._loop
+        assert loop is not None
+        if tasks and not self._outstanding:
+            self._drained.clear()
+        submit, registry, now = (
+            self._coord.submit,
+            self._handles,
+            tasks[0].submitted_at if tasks else 0.0,
+        )
+        for task in tasks:
+            submit(task, now)
+            handle = TaskHandle.new(task, self, loop)
+            registry[task.id] = handle
+            into.append(handle)
+            self._outstanding += 1
 
     async def _wait_for_space(self) -> None:
         limit = self.config.max_queue_size

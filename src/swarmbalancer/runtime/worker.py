@@ -37,23 +37,60 @@ class Worker(HandleRegistry):
 
         One asyncio Task serves a slot for as long as its agent has work, so a busy swarm costs
         one handler call per task rather than a new Task; it yields to the loop every few tasks.
+        An async handler without a time limit (the common case) is awaited right here, without
+        an attempt coroutine of its own.
         """
         me = asyncio.current_task()
         assert me is not None
+        handles, handlers, coord = self._handles, self._handlers, self._coord
+        meter: Meter | None = None
+        tenant: str | None = None
         try:
             ran = 0
             now = self._now()
             while task is not None:
-                now = await self._attempt(task, agent_id, now, me)
-                ran += 1
-                if ran % _YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
-                    now = self._now()
+                handle = handles[task.id]
+                handler, is_async = handlers[agent_id]
+                if not is_async or self.config.task_timeout or handle._cancelling:
+                    now = await self._attempt(task, agent_id, now, me)
+                else:
+                    if meter is None or task.tenant != tenant:
+                        tenant = task.tenant
+                        meter = self._meter(agent_id, tenant)
+                    if _METER.get() is not meter:
+                        _METER.set(meter)
+                    handle._worker = me
+                    started = now
+                    try:
+                        result = await handler(task)
+                    except BaseException as exc:
+                        now = self._raised(exc, handle, task, started, me, None)
+                    else:
+                        handle._worker = None
+                        if _cancel_requested(handle):  # read again: the await may have set it
+                            now = self._returned(result, handle, task, started, me, True)
+                        else:  # `_returned`'s common case, inline
+                            now = self._now()
+                            duration = elapsed(now, started)
+                            if coord.succeeded(task, now, duration, result) is Outcome.DONE:
+                                self._settled(handle, task)
+                                if not handle.done():
+                                    handle.set_result(result)
+                            if not self._pump_pending:
+                                self._pump_soon()
                 if self._loop is None or self._stopping:
                     return
-                task = self._coord.next_for(agent_id, now)
-                if task is not None and self._bounded:
+                task = coord.next_for(agent_id, now)
+                if task is None:
+                    return
+                if self._bounded:
                     self._space.set()  # a queued task left its queue: a waiting submit may go
+                ran += 1
+                if ran % _YIELD_EVERY == 0:
+                    # the slot yields holding its next task, so a dispatch meanwhile does not
+                    # start another worker in it (stop cancels this one: see _cancel_waiting)
+                    await asyncio.sleep(0)
+                    now = self._now()
         finally:
             self._running_tasks.discard(me)
 
@@ -61,11 +98,7 @@ class Worker(HandleRegistry):
         self, task: Task, agent_id: str, started: float, me: asyncio.Task[None]
     ) -> float:
         """Run one attempt, begun at `started`, and report it to the coordinator; returns the
-        time it ended.
-
-        Whatever the handler raises, BaseException included, ends the attempt here, so its
-        slot is freed and its handle resolved; KeyboardInterrupt and SystemExit then propagate.
-        """
+        time it ended."""
         handle = self._handles[task.id]
         if handle._cancelling:  # cancelled after its claim, before it began
             return self._end_cancelled(handle, task, started)
@@ -85,30 +118,60 @@ class Worker(HandleRegistry):
                     result = await handler(task)
             else:
                 result = await handler(task)
-        except asyncio.CancelledError:
-            handle._worker = None
+        except BaseException as exc:
+            return self._raised(exc, handle, task, started, me, limit)
+        return self._returned(result, handle, task, started, me, is_async)
+
+    def _raised(
+        self,
+        exc: BaseException,
+        handle: TaskHandle,
+        task: Task,
+        started: float,
+        me: asyncio.Task[None],
+        limit: asyncio.Timeout | None,
+    ) -> float:
+        """An attempt's handler raised `exc`: end the attempt as cancelled or failed; returns
+        the time it ended.
+
+        Whatever the handler raises, BaseException included, ends the attempt here, so its
+        slot is freed and its handle resolved; CancelledError of the worker itself,
+        KeyboardInterrupt and SystemExit then propagate.
+        """
+        handle._worker = None
+        if isinstance(exc, asyncio.CancelledError):
             if _cancel_requested(handle) and not self._stopping:
                 me.uncancel()  # the user cancelled this task, not the worker: carry on
                 return self._end_cancelled(handle, task, started)
             self._end_cancelled(handle, task, started)
-            raise
-        except TimeoutError as exc:
-            handle._worker = None
+            raise exc
+        if isinstance(exc, TimeoutError):
             if self._forget_cancel(handle, me):
                 return self._end_cancelled(handle, task, started)
             ours = limit is not None and limit.expired()
+            timeout = self.config.task_timeout
             text = f"timeout after {timeout}s" if ours else f"TimeoutError: {exc}"
             return self._end_failed(handle, task, started, Failure(exc, text, True, None))
-        except BaseException as exc:
-            handle._worker = None
-            if self._forget_cancel(handle, me):
-                self._end_cancelled(handle, task, started)
-            else:
-                self._end_failed(handle, task, started, classify(exc, self._non_retryable))
-            if isinstance(exc, KeyboardInterrupt | SystemExit):
-                me.add_done_callback(_retrieve)  # the loop re-raises it; the Task need not log it
-                raise  # the program is being stopped: after the bookkeeping, let it stop
-            return self._now()
+        if self._forget_cancel(handle, me):
+            self._end_cancelled(handle, task, started)
+        else:
+            self._end_failed(handle, task, started, classify(exc, self._non_retryable))
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            me.add_done_callback(_retrieve)  # the loop re-raises it; the Task need not log it
+            raise exc  # the program is being stopped: after the bookkeeping, let it stop
+        return self._now()
+
+    def _returned(
+        self,
+        result: Any,
+        handle: TaskHandle,
+        task: Task,
+        started: float,
+        me: asyncio.Task[None],
+        is_async: bool,
+    ) -> float:
+        """An attempt's handler returned `result`: complete the task (or end it as cancelled
+        when the user cancelled it meanwhile); returns the time it ended."""
         handle._worker = None
         if _cancel_requested(handle):
             if me.cancelling():
@@ -117,6 +180,7 @@ class Worker(HandleRegistry):
                 return self._end_cancelled(handle, task, started)
         now = self._now()
         duration = elapsed(now, started)
+        timeout = self.config.task_timeout
         if timeout and not is_async and duration > timeout:
             self._coord.recorder.late_results += 1
         outcome = self._coord.finish(task, now, ok=True, duration=duration, result=result)
