@@ -21,7 +21,7 @@ from swarmbalancer.model import AgentSpec, Priority, Task
 from swarmbalancer.policies.rebalance import Migration
 from swarmbalancer.runtime.durability import Durability
 from swarmbalancer.runtime.handles import TaskHandle
-from swarmbalancer.runtime.jobs import check_keywords
+from swarmbalancer.runtime.jobs import UNSET, check_keywords
 from swarmbalancer.runtime.state import Handler
 from swarmbalancer.runtime.submission import Submission
 from swarmbalancer.runtime.worker import Worker
@@ -258,19 +258,12 @@ class Balancer(Worker, Submission, Durability):
         """
         self._check_running()
         now = self._now()
-        if (
-            priority == "normal"
-            and tenant is None
-            and deadline is None
-            and within is None
-            and estimate is None
-            and affinity is None
-            and region is None
-            and idempotency_key is None
-            and task_id is None
-            and max_retries is None
-            and period is None
-        ):  # a plain task (make_task's own fast path, without passing every keyword on)
+        # every keyword left at its default: a plain task (make_task's own fast path, without
+        # passing every keyword on)
+        optional = (tenant, deadline, within, estimate, affinity, region)
+        if priority == "normal" and (
+            (*optional, idempotency_key, task_id, max_retries, period) == UNSET
+        ):
             task = Task(
                 id=f"{self._prefix}-{next(self._ids)}",
                 payload=payload,

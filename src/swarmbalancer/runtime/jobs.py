@@ -26,6 +26,10 @@ FIELDS: tuple[str, ...] = (
 )
 
 
+#: submit's keywords but `priority`, each at its default: a plain task.
+UNSET: tuple[None, ...] = (None,) * (len(FIELDS) - 1)
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """A payload and submit's keywords for it; a field left None takes the batch's keyword.
@@ -98,18 +102,9 @@ def make_task(
     checked) applies. `clock` says what `now` and an absolute `deadline` are read on and
     `relative_hint` how to give a relative one, for the message refusing a past deadline.
     """
-    if (
-        (priority is None or priority == "normal")
-        and tenant is None
-        and deadline is None
-        and within is None
-        and estimate is None
-        and affinity is None
-        and region is None
-        and idempotency_key is None
-        and task_id is None
-        and max_retries is None
-        and period is None
+    optional = (tenant, deadline, within, estimate, affinity, region)
+    if (priority is None or priority == "normal") and (
+        (*optional, idempotency_key, task_id, max_retries, period) == UNSET
     ):  # a plain task: nothing to validate but the payload, which the store checks
         return Task(id=new_id(), payload=payload, max_retries=default_retries, submitted_at=now)
     task = Task.create(
