@@ -58,6 +58,7 @@ def test_bad_options_exit_2_naming_them(server: RedisServer) -> None:
     both = invoke("dead-letters", "--store", server.url, "--swarm-id", "t1",
                   "--requeue", "a", "--requeue-all")  # fmt: skip
     assert "--requeue: give task ids or --requeue-all" in one_line_error(both)
-    assert "swarm_id: missing" in one_line_error(invoke("dead-letters", "--store", server.url))
+    other = invoke("dead-letters", "--store", server.url + "?swarm=a", "--swarm-id", "b")
+    assert "swarm_id: 'b' differs" in one_line_error(other)
     bad = invoke("dead-letters", "--store", "mysql://x", "--swarm-id", "t1")
     assert "store: 'mysql://x'" in one_line_error(bad)

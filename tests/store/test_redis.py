@@ -408,8 +408,13 @@ def test_store_urls_name_the_server_the_swarm_and_the_lease(server: RedisServer)
     tls = parse_redis_url("rediss://h/0?ssl_cert_reqs=none", swarm_id="s2")
     assert tls.swarm_id == "s2" and tls.url == "rediss://h/0?ssl_cert_reqs=none"
     assert parse_redis_url("redis://h").swarm_id == "default"
+    assert parse_redis_url("redis://h/0?swarm=s3", swarm_id="s3").swarm_id == "s3"
+    with pytest.raises(ConfigError, match="swarm_id: 's4' differs from the URL's swarm='s3'"):
+        parse_redis_url("redis://h/0?swarm=s3", swarm_id="s4")  # the same rule for every command
     with pytest.raises(ConfigError, match="swarm_id"):
         parse_redis_url("redis://h/0?swarm=a{b}")
+    with pytest.raises(ConfigError, match=r"store: 'http://:\*\*\*@h' is not a redis"):
+        parse_redis_url("http://:secret@h")  # the password is never shown
     with pytest.raises(ConfigError, match="lease_ttl"):
         parse_redis_url("redis://h/0?lease_ttl=-1")
     with pytest.raises(ConfigError, match="store"):

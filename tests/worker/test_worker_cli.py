@@ -44,9 +44,10 @@ def test_a_capacity_that_is_not_a_number_is_refused_naming_the_option() -> None:
     assert result.exit_code == 2 and "--capacity" in result.output
 
 
-def test_a_missing_swarm_id_is_named() -> None:
-    args = ("--store", "redis://127.0.0.1:1/0", "--capacity", "1", "--handler", "m:f")
-    assert "swarm_id: missing" in one_line_error(invoke("worker", *args))
+def test_a_swarm_id_that_differs_from_the_urls_is_named() -> None:
+    args = ("--store", "redis://127.0.0.1:1/0?swarm=a", "--capacity", "1", "--handler", "m:f")
+    error = one_line_error(invoke("worker", *args, "--swarm-id", "b"))
+    assert "swarm_id: 'b' differs from the URL's swarm='a'" in error
 
 
 def test_a_store_nobody_answers_at_is_one_line_naming_the_store(

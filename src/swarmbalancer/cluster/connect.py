@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -16,49 +15,21 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from swarmbalancer.cluster.keys import check_swarm_id
 from swarmbalancer.errors import ConfigError
+from swarmbalancer.store.url import parse_redis_url
+from swarmbalancer.store.url import redact as redact  # where the cluster's callers find it
 
 log = logging.getLogger("swarmbalancer.cluster")
 
 #: What a lost or restarting server raises; callers wait and try again.
 TRANSIENT: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
-_SCHEMES = ("redis", "rediss")
-
-
-def redact(url: str) -> str:
-    """The URL with its password replaced by `***`, fit for a message or a log line."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def split_store_url(url: str, swarm_id: str | None) -> tuple[str, str]:
-    """The Redis URL (without `swarm=`) and the swarm id; ConfigError naming `store` or
-    `swarm_id` when either is missing or malformed, or when the two disagree."""
-    if not isinstance(url, str):
-        raise ConfigError(f"store: expected a redis:// URL, got {type(url).__name__}")
-    parts = urlsplit(url.strip())
-    if parts.scheme not in _SCHEMES or not parts.netloc:
-        raise ConfigError(f"store: {redact(url)!r} is not a redis:// or rediss:// URL")
-    try:
-        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
-    except ValueError:
-        raise ConfigError(f"store: {redact(url)!r} has a malformed query") from None
-    named = [v for k, v in query if k == "swarm"]
-    rest = [(k, v) for k, v in query if k != "swarm"]
-    if named and swarm_id is not None and named[-1] != swarm_id:
-        raise ConfigError(
-            f"swarm_id: {swarm_id!r} differs from the URL's swarm={named[-1]!r}; give one"
-        )
-    chosen = swarm_id if swarm_id is not None else (named[-1] if named else None)
-    if chosen is None:
-        raise ConfigError("swarm_id: missing; pass --swarm-id ID (or ?swarm=ID in the URL)")
-    plain = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), ""))
-    return plain, check_swarm_id(chosen)
+    """The Redis URL as redis-py takes it (without `swarm=` or `lease_ttl=`) and the swarm id,
+    read by the one parser every store URL goes through (`store.url.parse_redis_url`)."""
+    target = parse_redis_url(url, swarm_id=swarm_id)
+    return target.url, target.swarm_id
 
 
 def connect(url: str, *, socket_timeout: float | None = 10.0) -> Redis:

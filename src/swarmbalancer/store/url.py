@@ -99,14 +99,30 @@ class RedisTarget:
     where: str
 
 
+def redact(url: str) -> str:
+    """The URL with its password replaced by `***`, fit for a message or a log line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
 def parse_redis_url(url: str, *, swarm_id: str | None = None) -> RedisTarget:
-    """A `redis://` or `rediss://` URL's parts; `swarm_id` (a `--swarm-id` option) wins over
-    the URL's `swarm`. ConfigError naming `store` (or `swarm_id`) when malformed."""
+    """A `redis://` or `rediss://` URL's parts, read the same way by every command and API.
+
+    The swarm is the URL's `swarm` or `swarm_id` (a `--swarm-id` option, a Client argument);
+    given both, they must agree; given neither, it is `default`. ConfigError naming `store`
+    (or `swarm_id`) when anything is malformed.
+    """
     from swarmbalancer.cluster.keys import check_swarm_id
 
+    if not isinstance(url, str):
+        raise ConfigError(f"store: expected a redis:// URL, got {type(url).__name__}")
     parts = urlsplit(url.strip())
     if parts.scheme not in _REDIS_SCHEMES:
-        raise ConfigError(f"store: {url!r} is not a redis:// or rediss:// URL")
+        raise ConfigError(f"store: {redact(url)!r} is not a redis:// or rediss:// URL")
     if parts.fragment:
         raise ConfigError("store: a Redis URL takes no fragment")
     try:
@@ -114,7 +130,12 @@ def parse_redis_url(url: str, *, swarm_id: str | None = None) -> RedisTarget:
         port = parts.port
     except ValueError:
         raise ConfigError("store: the Redis URL is malformed (query or port)") from None
-    swarm = query.pop("swarm", ["default"])[-1]
+    named = query.pop("swarm", None)
+    swarm = named[-1] if named else None
+    if swarm is not None and swarm_id is not None and swarm != swarm_id:
+        raise ConfigError(
+            f"swarm_id: {swarm_id!r} differs from the URL's swarm={swarm!r}; give one"
+        )
     ttl_text = query.pop("lease_ttl", ["10"])[-1]
     try:
         lease_ttl = float(ttl_text)
@@ -123,7 +144,8 @@ def parse_redis_url(url: str, *, swarm_id: str | None = None) -> RedisTarget:
     if not 0 < lease_ttl < 86_400:
         raise ConfigError(f"store: lease_ttl must be seconds in (0, 86400), got {ttl_text!r}")
     try:
-        swarm = check_swarm_id(swarm_id if swarm_id is not None else swarm)
+        chosen = swarm_id if swarm_id is not None else swarm
+        swarm = check_swarm_id("default" if chosen is None else chosen)
     except ConfigError as exc:
         raise ConfigError(f"store: {exc}") from None
     host = parts.hostname or "localhost"
