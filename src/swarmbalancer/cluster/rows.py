@@ -71,6 +71,29 @@ def json_row(task: Task, *, client: str | None, wall: float, payload: str) -> st
     return text[:-1] + ',"payload":' + payload + "}"
 
 
+#: A row's fields as `new_row` and `leader_row` write them, in their order (payload last).
+ROW_FIELDS = (
+    "id", "seq", "state", "attempt", "priority", "tenant", "deadline", "estimate", "affinity",
+    "region", "key", "max_retries", "period", "submitted_wall", "result", "error",
+    "finished_wall", "client", "payload",
+)  # fmt: skip
+_PAYLOAD = b',"payload":'
+
+
+def payload_text(row: dict[str, Any], text: bytes) -> str | None:
+    """The payload's JSON as a row's text holds it (sliced out, never decoded and encoded
+    again), or None when the text is not of `new_row`'s shape. Every field before the payload
+    is flat (strings, whose quotes are escaped, numbers, null, a list of strings), so the first
+    `,"payload":` of such a row is its own; a payload that holds that text too is left to the
+    caller (None), as is a field written twice."""
+    if tuple(row) != ROW_FIELDS or text[-1:] != b"}":
+        return None
+    at = text.find(_PAYLOAD)
+    if at < 0 or text.rfind(_PAYLOAD) != at:
+        return None
+    return text[at + len(_PAYLOAD) : -1].decode()
+
+
 def task_of(row: dict[str, Any], *, now: float, wall: float) -> Task:
     """The task a row describes, its times moved onto a clock that reads `now` at Unix `wall`."""
     try:

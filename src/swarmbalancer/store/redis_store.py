@@ -32,7 +32,14 @@ from redis.exceptions import RedisError, ResponseError
 from swarmbalancer.cluster.connect import durability_problems
 from swarmbalancer.cluster.keys import SwarmKeys, check_swarm_id
 from swarmbalancer.cluster.leader import LeaderLease
-from swarmbalancer.cluster.rows import leader_row, parse, record_of, reply_entry, task_of
+from swarmbalancer.cluster.rows import (
+    leader_row,
+    parse,
+    payload_text,
+    record_of,
+    reply_entry,
+    task_of,
+)
 from swarmbalancer.cluster.scripts import script
 from swarmbalancer.errors import LeaseHeld, StoreError, TaskRejected
 from swarmbalancer.model import Task, TaskState
@@ -180,32 +187,42 @@ class RedisStore(JournalStore):
                 task = task_of(row, now=wall, wall=wall)  # Unix times, as take_recovered wants
             except (TaskRejected, ValueError):
                 continue  # a row no process could run (not JSON, or malformed): left alone
-            self._keep_row(task, row)
+            self._keep_row(task, row, text if isinstance(text, bytes) else None)
             recovered.append((task, state == "running"))
         recovered.sort(key=lambda pair: pair[0].seq)
         self._recovered = recovered
         return epoch
 
-    def _keep_row(self, task: Task, row: dict[str, Any]) -> None:
+    def _keep_row(self, task: Task, row: dict[str, Any], text: bytes | None = None) -> None:
         """Keep what the leader's rows need of a task it did not create: its payload's JSON
+        (as the row's `text` holds it, when given and of the usual shape: not encoded again)
         and its client; its `put` then writes nothing (the row exists)."""
         task_id = task.id
-        try:
-            self._payloads[task_id] = encode_payload(row.get("payload"), sys.maxsize)
-        except TaskRejected:  # NaN or infinity, written by some other client: keep them
-            self._payloads[task_id] = "null"
+        payload = None if text is None else payload_text(row, text)
+        if payload is not None:
+            self._payloads[task_id] = payload
+        else:
+            try:
+                self._payloads[task_id] = encode_payload(row.get("payload"), sys.maxsize)
+            except TaskRejected:  # NaN or infinity, written by some other client: keep them
+                self._payloads[task_id] = "null"
         client = row.get("client")
         if isinstance(client, str):
             self._clients[task_id] = client
         self._stored.add(task_id)
 
-    def adopt(self, rows: Iterable[dict[str, Any]], now: float) -> list[Task]:
+    def adopt(
+        self, rows: Iterable[dict[str, Any] | tuple[dict[str, Any], bytes]], now: float
+    ) -> list[Task]:
         """The tasks of rows clients submitted (ids taken from the inbox), their times on the
-        caller's clock, to submit to the balancer. Rows that are not waiting, or whose task is
-        already live here, are skipped (a requeue or a push seen twice)."""
+        caller's clock, to submit to the balancer; a row may come with its text as stored
+        (its payload's JSON is then taken from it, not encoded again). Rows that are not
+        waiting, or whose task is already live here, are skipped (a requeue or a push seen
+        twice)."""
         wall = time.time()
         out: list[Task] = []
-        for row in rows:
+        for item in rows:
+            row, text = item if isinstance(item, tuple) else (item, None)
             if row.get("state") != "waiting":
                 continue
             task_id = row.get("id")
@@ -216,7 +233,7 @@ class RedisStore(JournalStore):
             except TaskRejected as exc:  # no process could run it: left as it is
                 log.warning("%s: %s", self.where, exc)
                 continue
-            self._keep_row(task, row)
+            self._keep_row(task, row, text)
             out.append(task)
         return out
 
