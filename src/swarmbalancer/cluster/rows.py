@@ -100,11 +100,12 @@ def task_of(row: dict[str, Any], *, now: float, wall: float) -> Task:
         shift = now - wall
         affinity = row.get("affinity")
         deadline = row.get("deadline")
+        priority = Priority(int(row["priority"]))
         return Task(
             id=str(row["id"]),
             payload=row.get("payload"),
-            priority=Priority(int(row["priority"])),
-            level=Priority(int(row["priority"])),
+            priority=priority,
+            level=priority,
             tenant=row.get("tenant"),
             deadline=None if deadline is None else float(deadline) + shift,
             estimate=row.get("estimate"),
