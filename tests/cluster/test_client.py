@@ -93,7 +93,7 @@ def test_rows_carry_the_submit_keywords_and_this_clients_id(
     assert row["client"] is not None and row["seq"] == 1
 
 
-def test_submit_many_sends_a_first_call_of_fifty_rows_then_calls_of_two_hundred(
+def test_submit_many_sends_a_first_call_of_a_hundred_rows_then_calls_of_a_thousand(
     server: RedisServer, sync_redis: Redis
 ) -> None:
     sync_redis.script_load(source("submit"))
@@ -103,7 +103,7 @@ def test_submit_many_sends_a_first_call_of_fifty_rows_then_calls_of_two_hundred(
         handles = await client.submit_many(
             [*range(2499), Job("special", priority="critical")], tenant="t"
         )
-        assert script_calls(sync_redis) - before == 14  # 50, then 12 of 200, then 50
+        assert script_calls(sync_redis) - before == 4  # 100, 1000, 1000, 400
         results = await asyncio.gather(*handles)
         assert results == [{"echo": i} for i in range(2499)] + [{"echo": "special"}]
         row = json.loads(sync_redis.hget(K.tasks, handles[-1].id))
@@ -120,11 +120,11 @@ def test_concurrent_submits_of_one_loop_iteration_share_script_calls(
     async def body(client: Client, leader: FakeLeader) -> None:
         before = script_calls(sync_redis)
         handles = await asyncio.gather(*(client.submit(i) for i in range(300)))
-        assert script_calls(sync_redis) - before == 3  # the first 50, then 200, then 50
+        assert script_calls(sync_redis) - before == 2  # the first 100, then the other 200
         before = script_calls(sync_redis)
-        handles += await asyncio.gather(*(client.submit(i) for i in range(300, 400)))
+        handles += await asyncio.gather(*(client.submit(i) for i in range(300, 500)))
         assert script_calls(sync_redis) - before == 1
-        assert await asyncio.gather(*handles) == [{"echo": i} for i in range(400)]
+        assert await asyncio.gather(*handles) == [{"echo": i} for i in range(500)]
 
     run(server, body)
 
@@ -320,9 +320,9 @@ def test_a_server_out_of_reach_is_a_store_error_naming_the_store(server: RedisSe
 
 
 def test_a_large_batch_starts_with_a_small_call_and_a_small_one_goes_in_one() -> None:
-    assert _calls(100) == [(0, 100)]
-    assert _calls(201) == [(0, 50), (50, 201)]
-    assert _calls(700) == [(0, 50), (50, 250), (250, 450), (450, 650), (650, 700)]
+    assert _calls(150) == [(0, 150)]
+    assert _calls(201) == [(0, 100), (100, 201)]
+    assert _calls(2500) == [(0, 100), (100, 1100), (1100, 2100), (2100, 2500)]
     assert _calls(0) == []
 
 

@@ -33,11 +33,10 @@ from swarmbalancer.model import MAX_RETRIES, Priority, Task
 from swarmbalancer.runtime.jobs import check_keywords, check_unique_ids, make_task, merged
 from swarmbalancer.store.record import TaskRecord
 
-#: The most rows one script call carries: about a millisecond of the server's time, so the
-#: leader's writes (a burst's first leases) are not held up behind a long script.
-BATCH = 200
+#: The most rows one script call carries.
+BATCH = 1000
 #: Rows in the first call of a large batch (see `_calls`).
-FIRST_CALL = 50
+FIRST_CALL = 100
 
 
 @dataclass(slots=True)

@@ -45,11 +45,6 @@ log = logging.getLogger(__name__)
 #: restarted under it (its supervisor starts it again, as a standby).
 EXIT_LOST = 3
 
-#: Submissions taken in at a time; after `ADOPT_PASS` seconds of them, the event loop runs
-#: (each pass dispatches, so passes are not made more often than that).
-ADOPT_SLICE = 50
-ADOPT_PASS = 0.004
-
 
 @dataclass(frozen=True)
 class CoordinatorOptions:
@@ -221,12 +216,8 @@ class Leader:
     # -- the loops ----------------------------------------------------------------------------
     async def _intake(self, wait: float = 1.0) -> None:
         """Take clients' submissions: pop ids from the inbox (blocking, up to 1000 at a time,
-        never more than the backlog has room for), read their rows, submit their tasks,
-        `ADOPT_SLICE` at a time, letting the event loop run once `ADOPT_PASS` seconds went
-        by: a burst's thousand tasks would otherwise hold the loop for tens of milliseconds,
-        while the outcomes of running attempts wait and every worker's ready list runs dry."""
+        never more than the backlog has room for), read their rows, submit their tasks."""
         balancer, store, keys = self.balancer, self.store, self.keys
-        loop = asyncio.get_running_loop()
         inbox = Taker(
             self.redis, keys, keys.inbox, token=self.lease.token, rows=keys.tasks, wait=wait
         )
@@ -234,12 +225,8 @@ class Leader:
             await balancer.room()
             room = min(BATCH, self.options.backlog - balancer.outstanding)
             rows = await inbox.take_texts(room)  # an id without a row (trimmed) is skipped
-            pause = loop.time() + ADOPT_PASS
-            for first in range(0, len(rows), ADOPT_SLICE):
-                if first and loop.time() >= pause:
-                    await asyncio.sleep(0)
-                    pause = loop.time() + ADOPT_PASS
-                balancer.adopt(store.adopt(rows[first : first + ADOPT_SLICE], balancer.now()))
+            if rows:
+                balancer.adopt(store.adopt(rows, balancer.now()))
 
     async def _report_forever(self, interval: float) -> None:
         """Store the report every `interval` seconds; step down if the server restarted."""
