@@ -488,3 +488,24 @@ def test_a_row_adopted_with_its_text_hands_its_payload_out_as_the_client_wrote_i
     assert store.payload_json("p1") == text[text.index(',"payload":') + 11 : -1]
     assert store.payload_json("p2") == "[1,2]"
     store.close()
+
+
+def test_a_tasks_later_rows_keep_the_lasting_fields_of_its_first(
+    server: RedisServer, keys: SwarmKeys, r: Redis
+) -> None:
+    store = open_at(server, keys)
+    store.add_agent(agent("a", capacity=1))
+    t = store.put(task("lasting"))[0]
+    store.enqueue("a", t, 0.0)
+    store.claim("a", 1.0)
+    store.flush(1.0)
+    running = rows(r, keys)["lasting"]
+    store.ack("lasting", 500.0, ok=True, result=[7])
+    store.flush(500.0)  # another clock reading: the row's Unix times are those written first
+    done = rows(r, keys)["lasting"]
+    changing = ("state", "result", "finished_wall")
+    assert {k: v for k, v in done.items() if k not in changing} == {
+        k: v for k, v in running.items() if k not in changing
+    }
+    assert (running["state"], done["state"], done["result"]) == ("running", "done", [7])
+    store.close()

@@ -8,6 +8,7 @@ values (never pickle). The field list is documented in docs/distributed.md.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from swarmbalancer.errors import TaskRejected
@@ -155,6 +156,48 @@ def _number(value: float | None) -> str:
     return "null" if value is None else repr(value)  # finite: Task.create checked
 
 
+@dataclass(frozen=True, slots=True)
+class RowParts:
+    """The parts of a task's row that its life does not change (everything but state, attempt,
+    result, error and finished_wall), written once and kept by the leader: every later row of
+    the task is these parts joined with its current state (`row`)."""
+
+    head: str  # {"id":...,"seq":...,"state":"
+    middle: str  # ,"priority": ... ,"submitted_wall":...
+    tail: str  # ,"client":...,"payload":...}
+
+    def row(
+        self,
+        state: RecordState,
+        attempt: int,
+        result: str = "null",
+        error: str | None = None,
+        finished_wall: float | None = None,
+    ) -> str:
+        """The row in `state` (JSON text; `result` is JSON already encoded)."""
+        return (
+            f'{self.head}{state}","attempt":{attempt}{self.middle},"result":{result},'
+            f'"error":{_text(error)},"finished_wall":{_number(finished_wall)}{self.tail}'
+        )
+
+
+def row_parts(task: Task, *, shift: float, payload: str, client: str | None) -> RowParts:
+    """A task's `RowParts`, its times moved onto Unix time by `shift`; `payload` is JSON text
+    already encoded (last, as in `new_row`). Built by hand: the leader's hot path."""
+    deadline = task.deadline
+    affinity = task.affinity
+    names = "null" if affinity is None else "[" + ",".join(map(_str, sorted(affinity))) + "]"
+    return RowParts(
+        f'{{"id":{_str(task.id)},"seq":{task.seq},"state":"',
+        f',"priority":{int(task.priority)},"tenant":{_text(task.tenant)},'
+        f'"deadline":{"null" if deadline is None else repr(deadline + shift)},'
+        f'"estimate":{_number(task.estimate)},"affinity":{names},"region":{_text(task.region)},'
+        f'"key":{_text(task.idempotency_key)},"max_retries":{task.max_retries},'
+        f'"period":{_number(task.period)},"submitted_wall":{task.submitted_at + shift!r}',
+        f',"client":{_text(client)},"payload":{payload}}}',
+    )
+
+
 def leader_row(
     task: Task,
     state: RecordState,
@@ -167,21 +210,9 @@ def leader_row(
     finished_wall: float | None = None,
 ) -> str:
     """The row (JSON text) the leader's flush writes for `task` in `state`, with its times moved
-    onto Unix time by `shift`; `payload` and `result` are JSON texts already encoded (payload
-    last, as in `new_row`). Built by hand: it runs twice per task on the leader's hot path."""
-    deadline = task.deadline
-    affinity = task.affinity
-    names = "null" if affinity is None else "[" + ",".join(map(_str, sorted(affinity))) + "]"
-    return (
-        f'{{"id":{_str(task.id)},"seq":{task.seq},"state":"{state}","attempt":{task.attempt},'
-        f'"priority":{int(task.priority)},"tenant":{_text(task.tenant)},'
-        f'"deadline":{"null" if deadline is None else repr(deadline + shift)},'
-        f'"estimate":{_number(task.estimate)},"affinity":{names},"region":{_text(task.region)},'
-        f'"key":{_text(task.idempotency_key)},"max_retries":{task.max_retries},'
-        f'"period":{_number(task.period)},"submitted_wall":{task.submitted_at + shift!r},'
-        f'"result":{result},"error":{_text(error)},"finished_wall":{_number(finished_wall)},'
-        f'"client":{_text(client)},"payload":{payload}}}'
-    )
+    onto Unix time by `shift`; `payload` and `result` are JSON texts already encoded."""
+    parts = row_parts(task, shift=shift, payload=payload, client=client)
+    return parts.row(state, task.attempt, result, error, finished_wall)
 
 
 def reply_entry(task: Task, state: RecordState, result: str, error: str | None) -> str:
