@@ -1,5 +1,6 @@
 """A client's row text (`new_row`, built by hand for speed) is exactly what the JSON encoder
-writes for the same task, whatever its fields."""
+writes for the same task, whatever its fields; the leader reads a payload's JSON back out of a
+row's text (`payload_text`) only where that is the payload's own."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swarmbalancer.cluster.rows import json_row, new_row
+from swarmbalancer.cluster.rows import json_row, leader_row, new_row, payload_text
 from swarmbalancer.model import Task
 from swarmbalancer.store.codec import encode_payload
 
@@ -62,3 +63,44 @@ def test_a_hand_built_row_is_what_the_json_encoder_writes(
     expected = json_row(task, client=client, wall=wall, payload=encode_payload(payload, 1 << 20))
     assert text == expected
     assert json.loads(text)["id"] == task_id
+
+
+payloads = st.recursive(
+    st.none() | st.booleans() | st.integers() | texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payload=payloads,
+    tenant=st.none() | texts,
+    key=st.none() | texts.filter(bool),
+    client=st.none() | texts,
+    running=st.booleans(),
+)
+def test_a_payload_read_out_of_a_row_is_its_json_or_nothing(
+    payload: object, tenant: str | None, key: str | None, client: str | None, running: bool
+) -> None:
+    task = Task.create(payload, now=0.0, tenant=tenant, idempotency_key=key, task_id="t")
+    encoded = encode_payload(payload, 1 << 20)
+    if running:
+        text = leader_row(task, "running", shift=0.0, payload=encoded, client=client)
+    else:
+        text = new_row(task, client=client, wall=0.0, max_payload_bytes=1 << 20)
+    found = payload_text(json.loads(text), text.encode())
+    if ',"payload":' in encoded:  # the payload holds the marker: not read out
+        assert found is None
+    else:
+        assert found == encoded
+
+
+def test_a_row_not_of_the_usual_shape_gives_no_payload_text() -> None:
+    task = Task.create([1, 2], now=0.0, task_id="t")
+    text = new_row(task, client=None, wall=0.0, max_payload_bytes=1 << 20)
+    extra = text[:-1] + ',"extra":1}'
+    twice = text[:-1] + ',"payload":3}'
+    assert payload_text(json.loads(text), text.encode()) == "[1,2]"
+    assert payload_text(json.loads(extra), extra.encode()) is None
+    assert payload_text(json.loads(twice), twice.encode()) is None

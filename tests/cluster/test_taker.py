@@ -1,5 +1,6 @@
 """The leader's `Taker`: batches off a list, fenced; after a take that emptied the list the next
-one waits first (no script call to find the list empty), and takes what came at once."""
+one waits first, pipelined with the script, so what came during the wait is taken in the same
+round trip."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def calls(r: Redis, command: str) -> int:
     return int(r.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
 
 
-def test_one_entry_at_a_time_costs_a_wait_and_a_take_and_nothing_is_lost(
+def test_a_wait_and_its_take_are_one_round_trip_and_nothing_is_lost(
     server: RedisServer, sync_redis: Redis
 ) -> None:
     sync_redis.set(K.leader, "tok")
@@ -37,19 +38,30 @@ def test_one_entry_at_a_time_costs_a_wait_and_a_take_and_nothing_is_lost(
             taker = Taker(redis, K, K.outcomes, token="tok", wait=0.1)
             got = []
             sync_redis.rpush(K.outcomes, json.dumps({"n": 0}))
-            got.append(await taker.take())  # not known empty: the script first
-            scripts = calls(sync_redis, "evalsha")
-            got.append(await taker.take())  # emptied: it waits (in vain), no script call
-            assert calls(sync_redis, "evalsha") == scripts
+            got.append(await taker.take())  # not known empty: the script alone
+            assert calls(sync_redis, "blmove") == 0
+            got.append(await taker.take())  # emptied: it waits (in vain), then the script
+            assert calls(sync_redis, "blmove") == 1
             sync_redis.rpush(K.outcomes, json.dumps({"n": 1}), json.dumps({"n": 2}))
             got.append(await taker.take())  # the wait returns at once, the script takes both
+            assert calls(sync_redis, "blmove") == 2
+
+            async def late_push() -> None:
+                await asyncio.sleep(0.02)
+                await redis.rpush(K.outcomes, json.dumps({"n": 3}))
+
+            patient = Taker(redis, K, K.outcomes, token="tok", wait=10.0)
+            assert await patient.take() == []  # found empty: its next take waits first
+            pushing = asyncio.create_task(late_push())
+            got.append(await patient.take())  # woken by the push, taken by the same call
+            await pushing
             sync_redis.set(K.leader, "another")
-            sync_redis.rpush(K.outcomes, json.dumps({"n": 3}))
+            sync_redis.rpush(K.outcomes, json.dumps({"n": 4}))
             with pytest.raises(LeaseLost):
                 await taker.take()
             return got
         finally:
             await redis.aclose()
 
-    assert asyncio.run(main()) == [[{"n": 0}], [], [{"n": 1}, {"n": 2}]]
-    assert sync_redis.lrange(K.outcomes, 0, -1) == [b'{"n": 3}']  # fenced: nothing taken
+    assert asyncio.run(main()) == [[{"n": 0}], [], [{"n": 1}, {"n": 2}], [{"n": 3}]]
+    assert sync_redis.lrange(K.outcomes, 0, -1) == [b'{"n": 4}']  # fenced: nothing taken

@@ -18,10 +18,11 @@ from redisserver import RedisServer, redis_server
 from store.contract import FlushAfterEveryCall, StoreContract, agent, task
 from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.cluster.leader import LeaderLease
+from swarmbalancer.cluster.rows import new_row
 from swarmbalancer.cluster.scripts import source
 from swarmbalancer.config import BalancerConfig
 from swarmbalancer.errors import ConfigError, StoreError, TaskRejected
-from swarmbalancer.model import TaskState
+from swarmbalancer.model import Task, TaskState
 from swarmbalancer.policies.levels import LevelQueue
 from swarmbalancer.store import open_store
 from swarmbalancer.store.base import Store
@@ -475,3 +476,41 @@ def test_lease_script_revokes_after_handing_out_and_takes_back_entries_not_taken
     args = ["tok", 1, "", "L3", "", 0, f"a {taken}"]  # L3 taken back too late: only revoked
     lease(keys=[keys.leader, keys.leases, keys.counters], args=args)
     assert r.hkeys(keys.leases) == [b"L2"] and r.llen(keys.ready("a")) == 0
+
+
+def test_a_row_adopted_with_its_text_hands_its_payload_out_as_the_client_wrote_it(
+    server: RedisServer, keys: SwarmKeys
+) -> None:
+    store = open_at(server, keys)
+    payload = {"x": 1.5, "big": 12345678901234567890, "s": "\\u00e9"}
+    text = new_row(
+        Task.create(payload, now=0.0, task_id="p1"), client=None, wall=1e9, max_payload_bytes=99
+    )
+    odd = '{"id": "p2", "seq": 1, "state": "waiting", "priority": 2, "submitted_wall": 1.0, '
+    odd += '"payload": [1, 2]}'  # another writer's spacing: encoded again
+    rows_in = [(json.loads(t), t.encode()) for t in (text, odd)]
+    assert [t.id for t in store.adopt(rows_in, 0.0)] == ["p1", "p2"]
+    assert store.payload_json("p1") == text[text.index(',"payload":') + 11 : -1]
+    assert store.payload_json("p2") == "[1,2]"
+    store.close()
+
+
+def test_a_tasks_later_rows_keep_the_lasting_fields_of_its_first(
+    server: RedisServer, keys: SwarmKeys, r: Redis
+) -> None:
+    store = open_at(server, keys)
+    store.add_agent(agent("a", capacity=1))
+    t = store.put(task("lasting"))[0]
+    store.enqueue("a", t, 0.0)
+    store.claim("a", 1.0)
+    store.flush(1.0)
+    running = rows(r, keys)["lasting"]
+    store.ack("lasting", 500.0, ok=True, result=[7])
+    store.flush(500.0)  # another clock reading: the row's Unix times are those written first
+    done = rows(r, keys)["lasting"]
+    changing = ("state", "result", "finished_wall")
+    assert {k: v for k, v in done.items() if k not in changing} == {
+        k: v for k, v in running.items() if k not in changing
+    }
+    assert (running["state"], done["state"], done["result"]) == ("running", "done", [7])
+    store.close()

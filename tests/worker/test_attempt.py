@@ -18,7 +18,7 @@ from swarmbalancer.cluster.scripts import script
 from swarmbalancer.metrics.usage import Usage
 from swarmbalancer.model import Task
 from swarmbalancer.runtime.outcomes import classify
-from swarmbalancer.worker.attempt import Attempt, failed, parse_entry, succeeded
+from swarmbalancer.worker.attempt import Attempt, failed, parse_entries, parse_entry, succeeded
 
 pytest_plugins = ["edgeredis"]
 pytestmark = pytest.mark.timeout(60)
@@ -55,6 +55,20 @@ def test_a_ready_entry_becomes_an_attempt_with_its_task() -> None:
 )
 def test_a_malformed_ready_entry_is_skipped(raw: str) -> None:
     assert parse_entry(raw) is None
+    good = b'{"lease": "L", "task": "t", "payload": [1, 2]}'
+    found = parse_entries([good, raw.encode(), good])  # the rest of its batch still runs
+    assert [(a.lease, a.task.id, a.task.payload) for a in found] == [("L", "t", [1, 2])] * 2
+
+
+def test_a_batch_of_ready_entries_becomes_its_attempts_in_order() -> None:
+    raws = [
+        json.dumps({"lease": f"L{i}", "task": f"t{i}", "payload": i}).encode() for i in range(5)
+    ]
+    found = parse_entries(raws)
+    assert [(a.lease, a.task.id, a.task.payload, a.task.attempt) for a in found] == [
+        (f"L{i}", f"t{i}", i, 1) for i in range(5)
+    ]
+    assert parse_entries([b"1,2", raws[0]])[0].lease == "L0"  # not one entry: each on its own
 
 
 @given(

@@ -58,8 +58,9 @@ class Taker:
     """Takes batches off one list for the leader: `take.lua` pops up to `count` entries,
     fenced by the leader's token, and returns them as one string (one reply element to read:
     redis-py parses each element in Python). When the list is empty it blocks on BLMOVE of the
-    list onto itself (up to `wait` seconds), which moves nothing, and the next `take` pops what
-    came. With `rows`, the list holds task ids and their rows (from that hash) are taken."""
+    list onto itself (up to `wait` seconds), which moves nothing, pipelined with the script:
+    Redis runs the script the moment the wait returns, so a wake-up costs one round trip. With
+    `rows`, the list holds task ids and their rows (from that hash) are taken."""
 
     def __init__(
         self,
@@ -83,21 +84,45 @@ class Taker:
     async def take(self, count: int = BATCH) -> list[Any]:
         """Up to `count` entries, parsed (JSON objects; an entry that is not one is logged and
         skipped); empty after waiting in vain (the caller comes back). After a take that
-        emptied the list, the next one waits first (BLMOVE returns at once when entries came
-        meanwhile): one round trip saved per wake-up when entries come one at a time."""
+        emptied the list (or found it empty), the next one waits first, in the same round trip
+        as the script (BLMOVE returns at once when entries came meanwhile)."""
+        blob = await self._take(count)
+        return self._parse(blob) if blob else []
+
+    async def take_texts(self, count: int = BATCH) -> list[tuple[dict[str, Any], bytes]]:
+        """As `take`, each entry with its JSON text as it was stored."""
+        blob = await self._take(count)
+        if not blob:
+            return []
+        texts = blob.split(b"\x1e")
+        entries = self._parse(blob)
+        if len(entries) == len(texts):
+            return list(zip(entries, texts, strict=True))
+        out = []  # some entry was skipped: parse them one by one again, each with its text
+        for text in texts:
+            parsed = self._parse(text)
+            if parsed:
+                out.append((parsed[0], text))
+        return out
+
+    async def _take(self, count: int) -> bytes:
         redis, keys = self._redis, self._keys
         wait: Any = self._wait  # seconds, fractions allowed (redis-py types it as int)
         try:
             if self._drained:
-                self._drained = False
-                if await redis.blmove(self._key, self._key, wait, "LEFT", "LEFT") is None:
-                    return []
-            blob: Any = await redis.evalsha(self._sha, len(keys), *keys, self._token, count)
+                async with redis.pipeline(transaction=False) as pipe:
+                    pipe.blmove(self._key, self._key, wait, "LEFT", "LEFT")
+                    pipe.evalsha(self._sha, len(keys), *keys, self._token, count)
+                    replies = await pipe.execute(raise_on_error=False)
+                blob: Any = replies[1]
+                if isinstance(blob, Exception):
+                    raise blob
+            else:
+                blob = await redis.evalsha(self._sha, len(keys), *keys, self._token, count)
             if blob:
-                entries = self._parse(bytes(blob))
                 self._drained = blob.count(b"\x1e") + 1 < count
-                return entries
-            await redis.blmove(self._key, self._key, wait, "LEFT", "LEFT")
+                return bytes(blob)
+            self._drained = True
         except NoScriptError:  # the server restarted: its script cache is empty
             await redis.script_load(self._source)
         except ResponseError as exc:
@@ -107,7 +132,7 @@ class Taker:
         except UNREACHABLE as exc:
             log.warning("taking from %s: %s; trying again", self._key, exc)
             await asyncio.sleep(min(1.0, self._wait))
-        return []
+        return b""
 
     def _parse(self, blob: bytes) -> list[Any]:
         """The entries of a batch: one `json.loads` of them all as a JSON array (0x1E never

@@ -224,7 +224,7 @@ class Leader:
         while True:
             await balancer.room()
             room = min(BATCH, self.options.backlog - balancer.outstanding)
-            rows = await inbox.take(room)  # an id without a row (trimmed) is skipped
+            rows = await inbox.take_texts(room)  # an id without a row (trimmed) is skipped
             if rows:
                 balancer.adopt(store.adopt(rows, balancer.now()))
 

@@ -8,6 +8,7 @@ values (never pickle). The field list is documented in docs/distributed.md.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from swarmbalancer.errors import TaskRejected
@@ -71,17 +72,41 @@ def json_row(task: Task, *, client: str | None, wall: float, payload: str) -> st
     return text[:-1] + ',"payload":' + payload + "}"
 
 
+#: A row's fields as `new_row` and `leader_row` write them, in their order (payload last).
+ROW_FIELDS = (
+    "id", "seq", "state", "attempt", "priority", "tenant", "deadline", "estimate", "affinity",
+    "region", "key", "max_retries", "period", "submitted_wall", "result", "error",
+    "finished_wall", "client", "payload",
+)  # fmt: skip
+_PAYLOAD = b',"payload":'
+
+
+def payload_text(row: dict[str, Any], text: bytes) -> str | None:
+    """The payload's JSON as a row's text holds it (sliced out, never decoded and encoded
+    again), or None when the text is not of `new_row`'s shape. Every field before the payload
+    is flat (strings, whose quotes are escaped, numbers, null, a list of strings), so the first
+    `,"payload":` of such a row is its own; a payload that holds that text too is left to the
+    caller (None), as is a field written twice."""
+    if tuple(row) != ROW_FIELDS or text[-1:] != b"}":
+        return None
+    at = text.find(_PAYLOAD)
+    if at < 0 or text.rfind(_PAYLOAD) != at:
+        return None
+    return text[at + len(_PAYLOAD) : -1].decode()
+
+
 def task_of(row: dict[str, Any], *, now: float, wall: float) -> Task:
     """The task a row describes, its times moved onto a clock that reads `now` at Unix `wall`."""
     try:
         shift = now - wall
         affinity = row.get("affinity")
         deadline = row.get("deadline")
+        priority = Priority(int(row["priority"]))
         return Task(
             id=str(row["id"]),
             payload=row.get("payload"),
-            priority=Priority(int(row["priority"])),
-            level=Priority(int(row["priority"])),
+            priority=priority,
+            level=priority,
             tenant=row.get("tenant"),
             deadline=None if deadline is None else float(deadline) + shift,
             estimate=row.get("estimate"),
@@ -131,6 +156,48 @@ def _number(value: float | None) -> str:
     return "null" if value is None else repr(value)  # finite: Task.create checked
 
 
+@dataclass(frozen=True, slots=True)
+class RowParts:
+    """The parts of a task's row that its life does not change (everything but state, attempt,
+    result, error and finished_wall), written once and kept by the leader: every later row of
+    the task is these parts joined with its current state (`row`)."""
+
+    head: str  # {"id":...,"seq":...,"state":"
+    middle: str  # ,"priority": ... ,"submitted_wall":...
+    tail: str  # ,"client":...,"payload":...}
+
+    def row(
+        self,
+        state: RecordState,
+        attempt: int,
+        result: str = "null",
+        error: str | None = None,
+        finished_wall: float | None = None,
+    ) -> str:
+        """The row in `state` (JSON text; `result` is JSON already encoded)."""
+        return (
+            f'{self.head}{state}","attempt":{attempt}{self.middle},"result":{result},'
+            f'"error":{_text(error)},"finished_wall":{_number(finished_wall)}{self.tail}'
+        )
+
+
+def row_parts(task: Task, *, shift: float, payload: str, client: str | None) -> RowParts:
+    """A task's `RowParts`, its times moved onto Unix time by `shift`; `payload` is JSON text
+    already encoded (last, as in `new_row`). Built by hand: the leader's hot path."""
+    deadline = task.deadline
+    affinity = task.affinity
+    names = "null" if affinity is None else "[" + ",".join(map(_str, sorted(affinity))) + "]"
+    return RowParts(
+        f'{{"id":{_str(task.id)},"seq":{task.seq},"state":"',
+        f',"priority":{int(task.priority)},"tenant":{_text(task.tenant)},'
+        f'"deadline":{"null" if deadline is None else repr(deadline + shift)},'
+        f'"estimate":{_number(task.estimate)},"affinity":{names},"region":{_text(task.region)},'
+        f'"key":{_text(task.idempotency_key)},"max_retries":{task.max_retries},'
+        f'"period":{_number(task.period)},"submitted_wall":{task.submitted_at + shift!r}',
+        f',"client":{_text(client)},"payload":{payload}}}',
+    )
+
+
 def leader_row(
     task: Task,
     state: RecordState,
@@ -143,21 +210,9 @@ def leader_row(
     finished_wall: float | None = None,
 ) -> str:
     """The row (JSON text) the leader's flush writes for `task` in `state`, with its times moved
-    onto Unix time by `shift`; `payload` and `result` are JSON texts already encoded (payload
-    last, as in `new_row`). Built by hand: it runs twice per task on the leader's hot path."""
-    deadline = task.deadline
-    affinity = task.affinity
-    names = "null" if affinity is None else "[" + ",".join(map(_str, sorted(affinity))) + "]"
-    return (
-        f'{{"id":{_str(task.id)},"seq":{task.seq},"state":"{state}","attempt":{task.attempt},'
-        f'"priority":{int(task.priority)},"tenant":{_text(task.tenant)},'
-        f'"deadline":{"null" if deadline is None else repr(deadline + shift)},'
-        f'"estimate":{_number(task.estimate)},"affinity":{names},"region":{_text(task.region)},'
-        f'"key":{_text(task.idempotency_key)},"max_retries":{task.max_retries},'
-        f'"period":{_number(task.period)},"submitted_wall":{task.submitted_at + shift!r},'
-        f'"result":{result},"error":{_text(error)},"finished_wall":{_number(finished_wall)},'
-        f'"client":{_text(client)},"payload":{payload}}}'
-    )
+    onto Unix time by `shift`; `payload` and `result` are JSON texts already encoded."""
+    parts = row_parts(task, shift=shift, payload=payload, client=client)
+    return parts.row(state, task.attempt, result, error, finished_wall)
 
 
 def reply_entry(task: Task, state: RecordState, result: str, error: str | None) -> str:

@@ -32,7 +32,15 @@ from redis.exceptions import RedisError, ResponseError
 from swarmbalancer.cluster.connect import durability_problems
 from swarmbalancer.cluster.keys import SwarmKeys, check_swarm_id
 from swarmbalancer.cluster.leader import LeaderLease
-from swarmbalancer.cluster.rows import leader_row, parse, record_of, reply_entry, task_of
+from swarmbalancer.cluster.rows import (
+    RowParts,
+    parse,
+    payload_text,
+    record_of,
+    reply_entry,
+    row_parts,
+    task_of,
+)
 from swarmbalancer.cluster.scripts import script
 from swarmbalancer.errors import LeaseHeld, StoreError, TaskRejected
 from swarmbalancer.model import Task, TaskState
@@ -109,6 +117,8 @@ class RedisStore(JournalStore):
         self._flush_script = script(client, "flush")
         self._clients: dict[str, str] = {}  # task id -> the client its outcome is pushed to
         self._stored: set[str] = set()  # tasks whose row exists: put writes nothing for them
+        #: open tasks' rows but for their state: (what they were built from, the parts)
+        self._parts: dict[str, tuple[tuple[Any, ...], RowParts]] = {}
         self._report: str | None = None
         self._abandoned = False
         self._wake_writer: Callable[[], None] | None = None
@@ -180,32 +190,42 @@ class RedisStore(JournalStore):
                 task = task_of(row, now=wall, wall=wall)  # Unix times, as take_recovered wants
             except (TaskRejected, ValueError):
                 continue  # a row no process could run (not JSON, or malformed): left alone
-            self._keep_row(task, row)
+            self._keep_row(task, row, text if isinstance(text, bytes) else None)
             recovered.append((task, state == "running"))
         recovered.sort(key=lambda pair: pair[0].seq)
         self._recovered = recovered
         return epoch
 
-    def _keep_row(self, task: Task, row: dict[str, Any]) -> None:
+    def _keep_row(self, task: Task, row: dict[str, Any], text: bytes | None = None) -> None:
         """Keep what the leader's rows need of a task it did not create: its payload's JSON
+        (as the row's `text` holds it, when given and of the usual shape: not encoded again)
         and its client; its `put` then writes nothing (the row exists)."""
         task_id = task.id
-        try:
-            self._payloads[task_id] = encode_payload(row.get("payload"), sys.maxsize)
-        except TaskRejected:  # NaN or infinity, written by some other client: keep them
-            self._payloads[task_id] = "null"
+        payload = None if text is None else payload_text(row, text)
+        if payload is not None:
+            self._payloads[task_id] = payload
+        else:
+            try:
+                self._payloads[task_id] = encode_payload(row.get("payload"), sys.maxsize)
+            except TaskRejected:  # NaN or infinity, written by some other client: keep them
+                self._payloads[task_id] = "null"
         client = row.get("client")
         if isinstance(client, str):
             self._clients[task_id] = client
         self._stored.add(task_id)
 
-    def adopt(self, rows: Iterable[dict[str, Any]], now: float) -> list[Task]:
+    def adopt(
+        self, rows: Iterable[dict[str, Any] | tuple[dict[str, Any], bytes]], now: float
+    ) -> list[Task]:
         """The tasks of rows clients submitted (ids taken from the inbox), their times on the
-        caller's clock, to submit to the balancer. Rows that are not waiting, or whose task is
-        already live here, are skipped (a requeue or a push seen twice)."""
+        caller's clock, to submit to the balancer; a row may come with its text as stored
+        (its payload's JSON is then taken from it, not encoded again). Rows that are not
+        waiting, or whose task is already live here, are skipped (a requeue or a push seen
+        twice)."""
         wall = time.time()
         out: list[Task] = []
-        for row in rows:
+        for item in rows:
+            row, text = item if isinstance(item, tuple) else (item, None)
             if row.get("state") != "waiting":
                 continue
             task_id = row.get("id")
@@ -216,7 +236,7 @@ class RedisStore(JournalStore):
             except TaskRejected as exc:  # no process could run it: left as it is
                 log.warning("%s: %s", self.where, exc)
                 continue
-            self._keep_row(task, row)
+            self._keep_row(task, row, text)
             out.append(task)
         return out
 
@@ -226,6 +246,7 @@ class RedisStore(JournalStore):
 
     def _lost(self, task: Task) -> None:
         self._stored.discard(task.id)
+        self._parts.pop(task.id, None)
         super()._lost(task)
 
     # -- the journal --------------------------------------------------------------------------
@@ -335,18 +356,23 @@ class RedisStore(JournalStore):
         call; the first carries the trim and the report): rows one per line, idempotency
         pairs of new tasks, reply entries by client."""
         payloads, clients, results, new = self._payloads, self._clients, self._results, self._new
+        kept = self._parts
         calls: list[list[Any]] = []
         lines: list[str] = []
         keys: list[str] = []
         replies: dict[str, list[str]] = {}
         for task_id, task in self._dirty.items():
             state = label(task)
-            client = clients.get(task_id)
-            payload = payloads.get(task_id, "null")
+            stamp = (task, task.seq, task.priority, task.submitted_at, task.deadline, task.estimate)
+            found = kept.get(task_id)
+            if found is not None and found[0] == stamp:
+                parts = found[1]
+            else:  # a task's first row, or one whose lasting fields changed
+                payload = payloads.get(task_id, "null")
+                parts = row_parts(task, shift=shift, payload=payload, client=clients.get(task_id))
+                kept[task_id] = (stamp, parts)
             if state == "waiting" or state == "running":
-                lines.append(
-                    "o" + leader_row(task, state, shift=shift, payload=payload, client=client)
-                )
+                lines.append("o" + parts.row(state, task.attempt))
             else:
                 result, error = "null", task.error
                 if task_id in results:
@@ -355,17 +381,9 @@ class RedisStore(JournalStore):
                         error = why
                     else:
                         result = text
-                row = leader_row(
-                    task,
-                    state,
-                    shift=shift,
-                    payload=payload,
-                    client=client,
-                    result=result,
-                    error=error,
-                    finished_wall=wall,
-                )
+                row = parts.row(state, task.attempt, result, error, wall)
                 lines.append(("d" if state == "failed" else "f") + row)
+                client = clients.get(task_id)
                 if client is not None:
                     entry = reply_entry(task, state, result, error)
                     replies.setdefault(client, []).append(entry)
@@ -398,11 +416,12 @@ class RedisStore(JournalStore):
     def _written(self) -> None:
         """Forget the written transitions; an open task keeps its payload and client (every
         row write is a whole row), a finished one lets them go."""
-        payloads, clients = self._payloads, self._clients
+        payloads, clients, kept = self._payloads, self._clients, self._parts
         for task_id, task in self._dirty.items():
             if task.state in _FINISHED:
                 payloads.pop(task_id, None)
                 clients.pop(task_id, None)
+                kept.pop(task_id, None)
         self._dirty.clear()
         self._new.clear()
         self._results.clear()

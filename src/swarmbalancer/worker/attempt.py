@@ -66,11 +66,39 @@ class Attempt:
         self.usage.add(usage)
 
 
+def parse_entries(raws: list[bytes]) -> list[Attempt]:
+    """The attempts of a batch taken from the ready list, in order: one `json.loads` of them
+    all as a JSON array (each entry is a JSON text, so joined with commas they are one), the
+    entries one by one when that fails; a malformed entry is skipped (logged)."""
+    try:
+        entries = json.loads(b"[" + b",".join(raws) + b"]")
+    except ValueError:
+        entries = None
+    if not isinstance(entries, list) or len(entries) != len(raws):
+        found = (parse_entry(raw) for raw in raws)
+        return [attempt for attempt in found if attempt is not None]
+    out = []
+    for entry, raw in zip(entries, raws, strict=True):
+        attempt = _attempt_of(entry, raw)
+        if attempt is not None:
+            out.append(attempt)
+    return out
+
+
 def parse_entry(raw: bytes | str) -> Attempt | None:
     """The attempt a `ready:<agent>` entry describes, or None (logged) when it is malformed:
     such a lease is left to the leader, which expires it."""
     try:
         entry = json.loads(raw)
+    except ValueError as exc:
+        log.error("a ready entry is malformed and is skipped (%s): %.200r", exc, raw)
+        return None
+    return _attempt_of(entry, raw)
+
+
+def _attempt_of(entry: Any, raw: bytes | str) -> Attempt | None:
+    """The attempt of a decoded ready entry, or None (logged) when it is malformed."""
+    try:
         lease = entry["lease"]
         task_id = entry["task"]
         attempt = entry.get("attempt", 1)

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from swarmbalancer.cluster.connect import TRANSIENT, connect, durability_warnings, split_store_url
 from swarmbalancer.cluster.keys import SwarmKeys
-from swarmbalancer.worker.attempt import parse_entry
+from swarmbalancer.worker.attempt import parse_entries
 from swarmbalancer.worker.membership import Heartbeat, Membership
 from swarmbalancer.worker.options import WorkerOptions
 from swarmbalancer.worker.reporter import Reporter
@@ -155,11 +155,9 @@ class Worker:
             return False
 
     def _start(self, runner: Runner, entries: list[bytes]) -> None:
-        for raw in entries:
-            attempt = parse_entry(raw)
-            if attempt is not None:
-                self.taken += 1
-                runner.start(attempt)
+        for attempt in parse_entries(entries):
+            self.taken += 1
+            runner.start(attempt)
 
     async def _announce_drain(self, membership: Membership) -> None:
         while True:
