@@ -17,7 +17,6 @@ from redisserver import RedisServer, free_port
 from swarmbalancer import Client, Job, TaskFailed
 from swarmbalancer.cluster.client import _calls
 from swarmbalancer.cluster.keys import SwarmKeys
-from swarmbalancer.cluster.replies import _decode
 from swarmbalancer.cluster.scripts import source
 from swarmbalancer.errors import ConfigError, NotRunning, StoreError, TaskRejected
 
@@ -323,12 +322,3 @@ def test_a_large_batch_starts_with_a_small_call_and_a_small_one_goes_in_one() ->
     assert _calls(201) == [(0, 100), (100, 201)]
     assert _calls(2500) == [(0, 100), (100, 1100), (1100, 2100), (2100, 2500)]
     assert _calls(0) == []
-
-
-def test_a_batch_of_replies_is_decoded_at_once_and_an_entry_not_an_object_is_skipped() -> None:
-    one, two = b'{"id": "a", "state": "done"}', b'{"id": "b", "state": "failed"}'
-    assert _decode([one, two]) == [{"id": "a", "state": "done"}, {"id": "b", "state": "failed"}]
-    assert _decode([one, b"[]", b"not json", two]) == [
-        {"id": "a", "state": "done"},
-        {"id": "b", "state": "failed"},
-    ]

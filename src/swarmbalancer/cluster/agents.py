@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from swarmbalancer.cluster.entries import decode_objects
 from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.cluster.scripts import source
 from swarmbalancer.errors import NonRetryable, RetryAfter, SwarmBalancerError
@@ -135,27 +135,8 @@ class Taker:
         return b""
 
     def _parse(self, blob: bytes) -> list[Any]:
-        """The entries of a batch: one `json.loads` of them all as a JSON array (0x1E never
-        occurs in valid JSON, so it becomes the array's comma), else one by one."""
-        try:
-            entries: list[Any] = json.loads(b"[" + blob.replace(b"\x1e", b",") + b"]")
-            if all(type(entry) is dict for entry in entries):
-                return entries
-        except ValueError:
-            pass
-        entries = []
-        for part in blob.split(b"\x1e"):
-            try:
-                entry = json.loads(part)
-            except ValueError:
-                entry = None
-            if type(entry) is dict:
-                entries.append(entry)
-            else:
-                log.warning(
-                    "%s: skipped an entry that is not a JSON object: %.80r", self._key, part
-                )
-        return entries
+        """The entries of a batch (0x1E, which never occurs in valid JSON, separates them)."""
+        return decode_objects(blob.split(b"\x1e"), self._key)
 
 
 class RemoteError(Exception):

@@ -11,7 +11,6 @@ connection in an unknown state).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any, cast
 
@@ -19,6 +18,7 @@ from redis.asyncio import Redis
 
 from swarmbalancer.cluster import rows
 from swarmbalancer.cluster.connect import TRANSIENT
+from swarmbalancer.cluster.entries import decode_objects
 from swarmbalancer.cluster.handle import RemoteHandle
 from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.errors import TaskRejected
@@ -151,29 +151,7 @@ class Replies:
                 continue
             pause = 0.05
             if got:
-                for reply in _decode(cast(list[bytes], got[1])):
+                for reply in decode_objects(cast(list[bytes], got[1]), "replies"):
                     task_id = reply.get("id")
                     if task_id is not None:
                         self._settle(task_id, reply)
-
-
-def _decode(raws: list[bytes]) -> list[dict[str, Any]]:
-    """The reply entries of a batch: one `json.loads` of them all as a JSON array, entry by
-    entry when that fails; an entry that is not a JSON object is skipped (logged)."""
-    try:
-        entries = json.loads(b"[" + b",".join(raws) + b"]")
-        if len(entries) == len(raws) and all(type(e) is dict for e in entries):
-            return cast(list[dict[str, Any]], entries)
-    except ValueError:
-        pass
-    out = []
-    for raw in raws:
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            entry = None
-        if type(entry) is dict:
-            out.append(entry)
-        else:
-            log.warning("replies: skipped an entry that is not a JSON object: %.80r", raw)
-    return out
