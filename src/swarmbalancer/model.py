@@ -103,7 +103,7 @@ class Task:
     period: float | None = None
     attempt: int = 0
     expected_work: float = 0.0
-    seq: int = field(default_factory=lambda: next(_seq))
+    seq: int = field(default_factory=_seq.__next__)
     level: Priority = Priority.NORMAL
     state: TaskState = TaskState.PENDING
     agent_id: str | None = None

@@ -10,21 +10,22 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
-_RUNTIME: ContextVar[float | None] = ContextVar("swarmbalancer_runtime", default=None)
+#: The running attempt's reported runtime, if any (the worker's hot path reads it directly).
+REPORTED: ContextVar[float | None] = ContextVar("swarmbalancer_runtime", default=None)
 
 
 def report_runtime(seconds: float) -> None:
     """Tell the runtime how long the running attempt's task ran (seconds, finite, >= 0);
     anything else is ignored and the clock around the handler counts."""
     if seconds >= 0 and seconds != float("inf"):
-        _RUNTIME.set(seconds)
+        REPORTED.set(seconds)
 
 
 def elapsed(now: float, started: float) -> float:
     """The attempt's duration: the reported runtime if the handler gave one, else the time
     between `started` and `now`; the report is forgotten."""
-    reported = _RUNTIME.get()
+    reported = REPORTED.get()
     if reported is None:
         return now - started
-    _RUNTIME.set(None)
+    REPORTED.set(None)
     return reported
