@@ -24,7 +24,8 @@ err = Console(stderr=True)
 def dead_letters(
     store: Annotated[str, typer.Option("--store", help="redis://[:password@]host:port/db")],
     swarm_id: Annotated[
-        str | None, typer.Option("--swarm-id", help="the swarm (or ?swarm=ID in the URL)")
+        str | None,
+        typer.Option("--swarm-id", help="the swarm (default: the URL's swarm, else default)"),
     ] = None,
     requeue: Annotated[
         list[str] | None, typer.Option("--requeue", help="requeue this task id (repeatable)")

@@ -22,7 +22,8 @@ def worker(
         int, typer.Option("--capacity", help=f"tasks run at once (1-{MAX_CAPACITY})")
     ],
     swarm_id: Annotated[
-        str | None, typer.Option("--swarm-id", help="the swarm (or ?swarm=ID in the URL)")
+        str | None,
+        typer.Option("--swarm-id", help="the swarm (default: the URL's swarm, else default)"),
     ] = None,
     region: Annotated[str | None, typer.Option("--region", help="this agent's region")] = None,
     agent_id: Annotated[
