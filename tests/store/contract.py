@@ -29,6 +29,51 @@ def task(
     return t
 
 
+def record_history(store: Store) -> dict[str, Task]:
+    """Leave a durable store with one task in every state a crash can find (running, delayed,
+    done, failed, queued, parked, shared), for the recovery tests of each durable store."""
+    store.add_agent(agent("a", capacity=3))
+    names = ["running", "delayed", "done", "failed", "queued", "parked", "shared"]
+    tasks = {n: store.put(task(n))[0] for n in names}
+    for n in ("running", "delayed", "done", "failed", "queued"):
+        store.enqueue("a", tasks[n], 0.0)
+    for _ in range(3):
+        store.claim("a", 1.0)
+    store.ack("done", 2.0, ok=True, result={"answer": 42})
+    store.defer("delayed", 9.0, 2.0)
+    store.claim("a", 2.0)
+    store.ack("failed", 3.0, ok=False, error="boom")
+    store.park(tasks["parked"], 3.0)
+    store.share(tasks["shared"], 3.0)
+    assert tasks["running"].state is TaskState.RUNNING
+    return tasks
+
+
+def check_recovered_history(again: Store) -> None:
+    """A store reopened after `record_history` gives back every unfinished task, once, ready to
+    route (the lost attempt counted), and keeps the finished ones' outcomes."""
+    recovered = again.take_recovered(100.0)
+    assert [t.id for t in recovered] == ["running", "delayed", "queued", "parked", "shared"]
+    assert all(t.state is TaskState.PENDING and t.agent_id is None for t in recovered)
+    by_id = {t.id: t for t in recovered}
+    assert by_id["running"].attempt == 1  # the lost attempt counts
+    assert by_id["queued"].payload == {"n": "queued"}
+    assert again.take_recovered(100.0) == []
+    done, failed = again.result("done"), again.result("failed")
+    assert done is not None and done.state == "done" and done.result == {"answer": 42}
+    assert failed is not None and failed.state == "failed" and failed.error == "boom"
+    assert again.result("nope") is None
+
+
+def record_last_attempt(store: Store) -> None:
+    """Leave a task running its last permitted attempt when the store closes."""
+    store.add_agent(agent("a"))
+    last = task("last")
+    last.max_retries = 0
+    store.enqueue("a", store.put(last)[0], 0.0)
+    store.claim("a", 0.0)
+
+
 class FlushAfterEveryCall:
     """Mixed in before a durable store, writes its journal after every public call, so the
     contract also exercises every flush path."""

@@ -15,7 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from store.contract import FlushAfterEveryCall, StoreContract, agent, task
+from store.contract import (
+    FlushAfterEveryCall,
+    StoreContract,
+    agent,
+    check_recovered_history,
+    record_history,
+    record_last_attempt,
+    task,
+)
 from swarmbalancer.config import BalancerConfig
 from swarmbalancer.errors import StoreError, TaskRejected
 from swarmbalancer.model import TaskState
@@ -72,44 +80,16 @@ def db(tmp_path: Path) -> Path:
 
 def test_reopening_gives_back_every_unfinished_task_and_keeps_finished_results(db: Path) -> None:
     store = open_at(db)
-    store.add_agent(agent("a", capacity=3))
-    names = ["running", "delayed", "done", "failed", "queued", "parked", "shared"]
-    tasks = {n: store.put(task(n))[0] for n in names}
-    for n in ("running", "delayed", "done", "failed", "queued"):
-        store.enqueue("a", tasks[n], 0.0)
-    for _ in range(3):
-        store.claim("a", 1.0)
-    store.ack("done", 2.0, ok=True, result={"answer": 42})
-    store.defer("delayed", 9.0, 2.0)
-    store.claim("a", 2.0)
-    store.ack("failed", 3.0, ok=False, error="boom")
-    store.park(tasks["parked"], 3.0)
-    store.share(tasks["shared"], 3.0)
-    assert tasks["running"].state is TaskState.RUNNING
+    record_history(store)
     store.close()
-
     again = open_at(db)
-    recovered = again.take_recovered(100.0)
-    assert [t.id for t in recovered] == ["running", "delayed", "queued", "parked", "shared"]
-    assert all(t.state is TaskState.PENDING and t.agent_id is None for t in recovered)
-    by_id = {t.id: t for t in recovered}
-    assert by_id["running"].attempt == 1  # the lost attempt counts
-    assert by_id["queued"].payload == {"n": "queued"}
-    assert again.take_recovered(100.0) == []
-    done, failed = again.result("done"), again.result("failed")
-    assert done is not None and done.state == "done" and done.result == {"answer": 42}
-    assert failed is not None and failed.state == "failed" and failed.error == "boom"
-    assert again.result("nope") is None
+    check_recovered_history(again)
     again.close()
 
 
 def test_a_running_task_whose_lost_attempt_was_its_last_is_failed_on_recovery(db: Path) -> None:
     store = open_at(db)
-    store.add_agent(agent("a"))
-    last = task("last")
-    last.max_retries = 0
-    store.enqueue("a", store.put(last)[0], 0.0)
-    store.claim("a", 0.0)
+    record_last_attempt(store)
     store.close()
     again = open_at(db)
     assert again.take_recovered(0.0) == []
