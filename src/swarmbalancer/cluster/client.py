@@ -217,23 +217,9 @@ class Client:
         check_unique_ids(tasks)
         return await self._send(tasks, [self._row(t, wall) for t in tasks])
 
-    def _make(
-        self,
-        payload: Any,
-        wall: float,
-        priority: Priority | str | None = None,
-        tenant: str | None = None,
-        deadline: float | None = None,
-        within: float | None = None,
-        estimate: float | None = None,
-        affinity: str | Iterable[str] | None = None,
-        region: str | None = None,
-        idempotency_key: str | None = None,
-        task_id: str | None = None,
-        max_retries: int | None = None,
-        period: float | None = None,
-    ) -> Task:
-        """A validated task; each bad field raises TaskRejected naming it, as `Balancer`'s."""
+    def _make(self, payload: Any, wall: float, **fields: Any) -> Task:
+        """A validated task from submit's keywords; each bad field raises TaskRejected naming
+        it, as `Balancer`'s."""
         return make_task(
             payload,
             wall,
@@ -241,17 +227,7 @@ class Client:
             default_retries=self.max_retries,
             clock="the Unix time is",
             relative_hint="a client's deadlines are Unix times, use `within` for a relative one",
-            priority=priority,
-            tenant=tenant,
-            deadline=deadline,
-            within=within,
-            estimate=estimate,
-            affinity=affinity,
-            region=region,
-            idempotency_key=idempotency_key,
-            task_id=task_id,
-            max_retries=max_retries,
-            period=period,
+            **fields,
         )
 
     def _new_id(self) -> str:

@@ -274,17 +274,17 @@ class Balancer(Worker, Submission, Durability):
             task = self._make(
                 payload,
                 now,
-                priority,
-                tenant,
-                deadline,
-                within,
-                estimate,
-                affinity,
-                region,
-                idempotency_key,
-                task_id,
-                max_retries,
-                period,
+                priority=priority,
+                tenant=tenant,
+                deadline=deadline,
+                within=within,
+                estimate=estimate,
+                affinity=affinity,
+                region=region,
+                idempotency_key=idempotency_key,
+                task_id=task_id,
+                max_retries=max_retries,
+                period=period,
             )
         if idempotency_key is not None or task_id is not None:
             known = self._fresh(task)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from swarmbalancer.errors import NotRunning, QueueFull, TaskRejected
-from swarmbalancer.model import Priority, Task
+from swarmbalancer.model import Task
 from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.runtime.jobs import Job, check_unique_ids, make_task, merged
 from swarmbalancer.runtime.registry import HandleRegistry
@@ -20,23 +20,9 @@ class Submission(HandleRegistry):
         if self._loop is None:
             raise NotRunning("the balancer is not running: use `async with balancer:` first")
 
-    def _make(
-        self,
-        payload: Any,
-        now: float,
-        priority: Priority | str | None = None,
-        tenant: str | None = None,
-        deadline: float | None = None,
-        within: float | None = None,
-        estimate: float | None = None,
-        affinity: str | Iterable[str] | None = None,
-        region: str | None = None,
-        idempotency_key: str | None = None,
-        task_id: str | None = None,
-        max_retries: int | None = None,
-        period: float | None = None,
-    ) -> Task:
-        """A validated task (not yet accepted); every bad field raises TaskRejected naming it."""
+    def _make(self, payload: Any, now: float, **fields: Any) -> Task:
+        """A validated task (not yet accepted) from submit's keywords; every bad field raises
+        TaskRejected naming it."""
         return make_task(
             payload,
             now,
@@ -46,17 +32,7 @@ class Submission(HandleRegistry):
             relative_hint=(
                 "deadlines are absolute on Balancer.now(), use `within` for a relative one"
             ),
-            priority=priority,
-            tenant=tenant,
-            deadline=deadline,
-            within=within,
-            estimate=estimate,
-            affinity=affinity,
-            region=region,
-            idempotency_key=idempotency_key,
-            task_id=task_id,
-            max_retries=max_retries,
-            period=period,
+            **fields,
         )
 
     def _new_id(self) -> str:
