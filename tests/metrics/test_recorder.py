@@ -203,3 +203,36 @@ def test_latency_samples_bounds_every_latency_series() -> None:
     assert recorder.sojourn.exact_limit == 7 and recorder.queue_latency.exact_limit == 7
     assert recorder._levels[Priority.LOW].queue_latency.exact_limit == 7
     assert recorder._tenant("t1").queue_latency.exact_limit == 7
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([None, "t1", "t2"]),  # tenant
+            st.sampled_from([None, 0.5, 5.0]),  # deadline
+            st.floats(0.0, 3.0),  # duration
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_task_completed_records_what_attempt_finished_then_task_finished_record(
+    finished: list[tuple[str | None, float | None, float]],
+) -> None:
+    """The hot path's one call and the two it stands for give the same report."""
+    one, two = Recorder(), Recorder()
+    for rec in (one, two):
+        rec.agent_joined(agent("a"), 0.0)
+    for k, (tenant, deadline, duration) in enumerate(finished):
+        now = 1.0 + k
+        for rec in (one, two):
+            task = Task(id=f"t{k}", tenant=tenant, deadline=deadline, submitted_at=0.5)
+            task.expected_work = duration / 2
+            rec.task_accepted(task, 0.5)
+            rec.task_started(task, 0.75, False)
+            if rec is one:
+                rec.task_completed(task, "a", duration, now)
+            else:
+                rec.attempt_finished(task, "a", duration, True)
+                rec.task_finished(task, now, True)
+    assert one.report(0, {"a": "closed"}) == two.report(0, {"a": "closed"})
