@@ -84,14 +84,19 @@ class Binding(Routing):
             self._burst = False
             self._place_tail(now)
             return store.claim(agent.id, now) if start and agent.queued else None
+        fastest = self._fastest_with_room(agent)
         for skipped in range(_LOOKAHEAD + 1):
             task = store.take_shared(now)
             if task is None:
                 return None
-            target = self._place(task, agent, now) if skipped < _LOOKAHEAD else agent
+            if (fastest and not task.tried_agents) or skipped == _LOOKAHEAD:
+                target = agent
+            else:
+                target = self._place(task, agent, now)
             if target is agent:
                 if start:
-                    task.expected_work = ctx.work_of(task)
+                    estimate = task.estimate  # ctx.work_of(task), without its call
+                    task.expected_work = ctx.unit_work if estimate is None else estimate
                     store.start(agent.id, task, now)
                     self._started_task(task, agent, now, shared.saturated)
                 else:
@@ -165,17 +170,7 @@ class Binding(Routing):
     def _place(self, task: Task, asker: AgentState, now: float) -> AgentState:
         """The agent a shared task goes to, now that `asker` has room for it."""
         placer = self._placer
-        if (
-            placer is not None
-            and placer.latency_only
-            and not self._unhealthy
-            and not task.tried_agents
-            and asker.ramp_from is None
-            and not asker.stats.error_rate
-            and asker.stats.speed >= self._max_speed
-            and asker.in_flight + asker.queued < asker.spec.capacity
-        ):
-            # a free slot on the fastest agent, which never fails: none finishes sooner
+        if not task.tried_agents and self._fastest_with_room(asker):
             return asker
         ctx = self._context(now)
         candidates = self._candidates(task, now)
@@ -190,6 +185,20 @@ class Binding(Routing):
         if asker not in room:
             room.append(asker)
         return self.router.choose(task, room, ctx)
+
+    def _fastest_with_room(self, asker: AgentState) -> bool:
+        """Is `asker` the fastest agent, never failing, with a free slot, while routing looks
+        at latency alone? Then no agent finishes a task sooner (one not yet tried elsewhere)."""
+        placer = self._placer
+        return (
+            placer is not None
+            and placer.latency_only
+            and not self._unhealthy
+            and asker.ramp_from is None
+            and not asker.stats.error_rate
+            and asker.stats.speed >= self._max_speed
+            and asker.in_flight + asker.queued < asker.spec.capacity
+        )
 
     def _gated(self, agent_id: str, now: float) -> bool:
         """Must each dispatch to this agent ask its breaker (not CLOSED, and not in panic)?"""

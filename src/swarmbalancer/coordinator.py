@@ -317,7 +317,28 @@ class Coordinator(Binding, Lifecycle):
         result=result)`, the path almost every attempt takes, without its branches."""
         agent_id = task.agent_id
         assert agent_id is not None, "finish() of a task that is not running"
+        self._succeeded(self.store.agent(agent_id), task, now, duration, result)
+        return Outcome.DONE
+
+    def succeeded_next(
+        self, task: Task, now: float, duration: float | None = None, result: Any = None
+    ) -> Task | None:
+        """`succeeded(task, ...)`, then `next_for` the slot it freed: a busy worker's one call
+        per task."""
+        agent_id = task.agent_id
+        assert agent_id is not None, "finish() of a task that is not running"
         agent = self.store.agent(agent_id)
+        self._succeeded(agent, task, now, duration, result)
+        if agent.draining or agent_id in self._unhealthy:
+            return self.next_for(agent_id, now)  # it may have been retired just now
+        if agent.in_flight >= agent.spec.capacity:
+            return None
+        return self._take(agent, now, False)
+
+    def _succeeded(
+        self, agent: AgentState, task: Task, now: float, duration: float | None, result: Any
+    ) -> None:
+        agent_id = agent.id
         elapsed = duration if duration is not None else now - (task.started_at or now)
         agent.busy_s += elapsed
         self._learn(agent, task, now, True, elapsed)
@@ -332,7 +353,6 @@ class Coordinator(Binding, Lifecycle):
         if agent_id in self._unhealthy:
             self._route_parked(now)  # a probe slot freed, or the breaker changed state
             self._retire_if_drained(agent, now)  # only a draining agent is retired: it is here
-        return Outcome.DONE
 
     def cancel(self, task_id: str, now: float) -> Task | None:
         """Cancel a task that is not running (queued, parked, delayed for a retry) and return

@@ -51,6 +51,7 @@ class Worker(HandleRegistry):
             while task is not None:
                 handle = handles[task.id]
                 handler, is_async = handlers[agent_id]
+                ended: Task | None = None  # set when the attempt completed and took the next
                 if not is_async or self.config.task_timeout or handle._cancelling:
                     now = await self._attempt(task, agent_id, now, me)
                 else:
@@ -67,21 +68,24 @@ class Worker(HandleRegistry):
                         now = self._raised(exc, handle, task, started, me, None)
                     else:
                         handle._worker = None
-                        if _cancel_requested(handle):  # read again: the await may have set it
+                        # the cancel flag is read again: the await may have set it
+                        if _cancel_requested(handle) or self._loop is None or self._stopping:
                             now = self._returned(result, handle, task, started, me, True)
-                        else:  # `_returned`'s common case, inline
+                        else:  # `_returned`'s common case, inline, with the slot's next claim
                             now = self._now()
                             reported = REPORTED.get()  # `elapsed`, without its call
                             duration = now - started if reported is None else elapsed(now, started)
-                            if coord.succeeded(task, now, duration, result) is Outcome.DONE:
-                                self._settled(handle, task)
-                                if not handle.done():
-                                    handle.set_result(result)
+                            ended = task
+                            task = coord.succeeded_next(ended, now, duration, result)
+                            self._settled(handle, ended)
+                            if not handle.done():
+                                handle.set_result(result)
                             if not self._pump_pending:
                                 self._pump_soon()
-                if self._loop is None or self._stopping:
-                    return
-                task = coord.next_for(agent_id, now)
+                if ended is None:
+                    if self._loop is None or self._stopping:
+                        return
+                    task = coord.next_for(agent_id, now)
                 if task is None:
                     return
                 if self._bounded:
