@@ -9,11 +9,14 @@ three ways a user would write it: awaited `submit` per task then `join()`; the R
 awaited `submit` per task then `await asyncio.gather(*handles)`; and the batch call,
 `handles = await lb.submit_many(payloads)` then the same gather ("not available" where the
 Balancer has no `submit_many` yet). Next to them: `ThreadPoolExecutor` at 2, the default
-(min(32, cpu + 4)) and 16 workers, the best of which is the baseline, and plain `asyncio.gather`
-of no-op coroutines (the floor of any asyncio runner). Each round runs every runner once, starting
-at a different one each round; the table shows the median of `--repeat` rounds and its range, each
-rate over the best ThreadPoolExecutor's, and PASS/FAIL for the targets of issue 9 (gather of
-handles >= 1.5x, join and batch >= 2x). Every swarmbalancer run asserts that its report counts
+(min(32, cpu + 4)) and 16 workers, the best of which is the baseline; plain `asyncio.gather`
+of no-op coroutines (an asyncio Task each); and, for reference, the dispatcher a user could
+write in fifteen lines: 128 coroutines pulling (payload, future) pairs from one `asyncio.Queue`,
+the futures gathered (no routing, metrics, retries or breakers: the per-task floor of a runner
+that returns handles). Each round runs every runner once, starting at a different one each
+round; the table shows the median of `--repeat` rounds and its range, each rate over the best
+ThreadPoolExecutor's, and PASS/FAIL for the targets of issue 9 (gather of handles >= 1.5x, join
+and batch >= 2x). Every swarmbalancer run asserts that its report counts
 every task completed and none lost.
 
 `--peers` adds Dask distributed (LocalCluster(processes=False)) and Ray (local, started once on
@@ -66,6 +69,38 @@ def bench_gather(n: int) -> float:
         start = perf_counter()
         await asyncio.gather(*(anoop(i) for i in range(n)))
         return n / (perf_counter() - start)
+
+    return asyncio.run(main())
+
+
+def bench_queue_futures(n: int) -> float:
+    """The dispatcher a user could write instead: 2 x 64 consumer coroutines pulling (payload,
+    future) pairs from one asyncio.Queue, awaiting the no-op handler and resolving the future;
+    the producer gathers the futures. No routing, metrics, retries or breakers: the per-task
+    floor of a handle-returning asyncio runner, a reference rather than a target."""
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] = asyncio.Queue()
+
+        async def consume() -> None:
+            while True:
+                payload, future = await queue.get()
+                future.set_result(await anoop(payload))
+
+        consumers = [asyncio.create_task(consume()) for _ in range(AGENTS * CAPACITY)]
+        start = perf_counter()
+        futures = []
+        for i in range(n):
+            future = loop.create_future()
+            queue.put_nowait((i, future))
+            futures.append(future)
+        await asyncio.gather(*futures)
+        elapsed = perf_counter() - start
+        for consumer in consumers:
+            consumer.cancel()
+        await asyncio.gather(*consumers, return_exceptions=True)
+        return n / elapsed
 
     return asyncio.run(main())
 
@@ -206,7 +241,8 @@ def local_contenders(strategy: str) -> list[Contender]:
     }
     return [
         *(Contender(label[w], pool(w), pool=True) for w in workers),
-        Contender("asyncio.gather (floor)", bench_gather),
+        Contender("asyncio.gather of coroutines", bench_gather),
+        Contender("asyncio.Queue + futures (reference)", bench_queue_futures),
         Contender(f"swarmbalancer {strategy}: join", balancer("join"), mode="join"),
         Contender(f"swarmbalancer {strategy}: gather handles", balancer("handles"), mode="handles"),
         Contender(
