@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Collection, Iterable, Mapping
 from itertools import islice
 from types import MappingProxyType
@@ -97,8 +97,10 @@ class LevelQueue:
         # The fast lane: while every queued task is of one class and arrived in fifo order, they
         # wait here in that order and the structures above stay empty; any other use spills them
         # there first (`_spill`), so the lane is only a cheaper way to the same order.
-        # id -> task, each pushed at its own `enqueued_at` (a push at another time skips the lane)
-        self._lane: OrderedDict[str, Task] = OrderedDict()
+        # tasks in age order, each pushed at its own `enqueued_at` (a push at another time skips
+        # the lane), and their ids
+        self._lane: deque[Task] = deque()
+        self._lane_ids: set[str] = set()
         self._lane_class = _EMPTY
         self._lane_ok = discipline == "fifo"
         self._lane_seen = -math.inf  # the latest `now` a lane pop or peek saw (aging's horizon)
@@ -131,7 +133,7 @@ class LevelQueue:
         return bool(self._lane or self._where)
 
     def __contains__(self, task_id: object) -> bool:
-        return task_id in self._where or task_id in self._lane
+        return task_id in self._where or task_id in self._lane_ids
 
     def level_len(self, level: Priority) -> int:
         """How many tasks are queued at effective level `level` (as of the last aging step)."""
@@ -163,7 +165,7 @@ class LevelQueue:
         c = int(task.level)
         lane = self._lane
         if lane:
-            if task_id in lane:
+            if task_id in self._lane_ids:
                 raise ValueError(f"task {task_id!r} is already queued")
             # the lane stays in age order: a task may join it only after every task it held
             at, seq, last_at = task.enqueued_at, task.seq, self._lane_last_at
@@ -172,12 +174,14 @@ class LevelQueue:
                 and at == now
                 and (at > last_at or (at == last_at and seq > self._lane_last_seq))
             ):
-                lane[task_id] = task
+                lane.append(task)
+                self._lane_ids.add(task_id)
                 self._lane_last_at, self._lane_last_seq = at, seq
                 return
             self._spill()
         elif not self._where and self._lane_ok and task.enqueued_at == now:
-            lane[task_id] = task
+            lane.append(task)
+            self._lane_ids.add(task_id)
             self._lane_class = c
             self._lane_last_at, self._lane_last_seq = task.enqueued_at, task.seq
             return
@@ -205,7 +209,7 @@ class LevelQueue:
         otherwise level by level, each in dispatch order), without taking or aging any: what a
         remote agent is handed ahead of its free slots (cluster/prefetch.py)."""
         if self._lane:
-            return list(islice(self._lane.values(), count))
+            return list(islice(self._lane, count))
         out: list[Task] = []
         for level in _LEVELS:
             if len(out) >= count:
@@ -220,7 +224,7 @@ class LevelQueue:
         """
         if self._lane:
             self._lane_seen = max(self._lane_seen, now)
-            return next(iter(self._lane.values()))
+            return self._lane[0]
         if now >= self._due:
             self._age(now)
         level = self._turn()
@@ -332,7 +336,8 @@ class LevelQueue:
 
     def _pop_lane(self, now: float) -> Task:
         """The lane's oldest task, at the level aging would have raised it to by `now`."""
-        task = self._lane.popitem(last=False)[1]
+        task = self._lane.popleft()
+        self._lane_ids.discard(task.id)
         pushed = task.enqueued_at
         if now > self._lane_seen:
             self._lane_seen = now
@@ -352,8 +357,9 @@ class LevelQueue:
     def _spill(self) -> None:
         """Move the lane's tasks into the full structures, each pushed as at its arrival and aged
         as far as the full queue would have aged it by the last pop or peek."""
-        lane = list(self._lane.values())
+        lane = list(self._lane)
         self._lane.clear()
+        self._lane_ids.clear()
         for task in lane:
             self._push_full(task, task.enqueued_at)
         if self._lane_seen >= self._due:
