@@ -21,7 +21,7 @@ from swarmbalancer.model import AgentSpec, Priority, Task
 from swarmbalancer.policies.rebalance import Migration
 from swarmbalancer.runtime.durability import Durability
 from swarmbalancer.runtime.handles import TaskHandle
-from swarmbalancer.runtime.jobs import UNSET, check_keywords
+from swarmbalancer.runtime.jobs import check_keywords
 from swarmbalancer.runtime.state import Handler
 from swarmbalancer.runtime.submission import Submission
 from swarmbalancer.runtime.worker import Worker
@@ -256,37 +256,66 @@ class Balancer(Worker, Submission, Durability):
 
         `deadline` is absolute on `now()` and must not be past; `within` is relative.
         """
-        self._check_running()
+        loop = self._loop or self._check_running()
         now = self._now()
-        # every keyword left at its default: a plain task (make_task's own fast path, without
-        # passing every keyword on)
-        optional = (tenant, deadline, within, estimate, affinity, region)
-        if priority == "normal" and (
-            (*optional, idempotency_key, task_id, max_retries, period) == UNSET
-        ):
+        if (
+            priority == "normal"
+            and tenant is None
+            and deadline is None
+            and within is None
+            and estimate is None
+            and affinity is None
+            and region is None
+            and idempotency_key is None
+            and task_id is None
+            and max_retries is None
+            and period is None
+            and not self._bounded
+            and not self._durable
+        ):  # a plain task (every keyword at its default): the path most submits take
             task = Task(
                 id=f"{self._prefix}-{next(self._ids)}",
                 payload=payload,
                 max_retries=self.config.max_retries,
                 submitted_at=now,
             )
+            handle = self._accept_plain(task, loop)
         else:
-            task = self._make(
-                payload,
-                now,
-                priority=priority,
-                tenant=tenant,
-                deadline=deadline,
-                within=within,
-                estimate=estimate,
-                affinity=affinity,
-                region=region,
-                idempotency_key=idempotency_key,
-                task_id=task_id,
-                max_retries=max_retries,
-                period=period,
+            handle = await self._submit_task(
+                idempotency_key is not None or task_id is not None,
+                self._make(
+                    payload,
+                    now,
+                    priority=priority,
+                    tenant=tenant,
+                    deadline=deadline,
+                    within=within,
+                    estimate=estimate,
+                    affinity=affinity,
+                    region=region,
+                    idempotency_key=idempotency_key,
+                    task_id=task_id,
+                    max_retries=max_retries,
+                    period=period,
+                ),
             )
-        if idempotency_key is not None or task_id is not None:
+            if self._durable:
+                return handle
+        if not self._pump_pending:
+            self._pump_soon()
+        self._streak += 1
+        if self._streak >= _SUBMIT_STREAK:
+            # a loop of submits that never waits would start no task until it ends: let the
+            # workers run now and then, as a burst is being submitted
+            self._streak = 0
+            await asyncio.sleep(0)
+        return handle
+
+    async def _submit_task(self, keyed: bool, task: Task) -> TaskHandle:
+        """Accept a task that is not plain: an earlier task's handle for a repeated key (or a
+        refusal of a task id in use, when `keyed`), room waited for under `maxQueueSize`,
+        durable on return with a durable store."""
+        if keyed:
             known = self._fresh(task)
             if known is not None:
                 if self._durable:  # its first submit may still wait for the flush
@@ -298,14 +327,6 @@ class Balancer(Worker, Submission, Durability):
         handle = self._accept(task)
         if self._durable:  # durable on return: waiting for the flush lets the loop run too
             await self._next_flush()
-        else:
-            self._pump_soon()
-            self._streak += 1
-            if self._streak >= _SUBMIT_STREAK:
-                # a loop of submits that never waits would start no task until it ends: let
-                # the workers run now and then, as a burst is being submitted
-                self._streak = 0
-                await asyncio.sleep(0)
         return handle
 
     async def submit_many(self, payloads: Iterable[Any], **keywords: Any) -> list[TaskHandle]:
@@ -329,7 +350,9 @@ class Balancer(Worker, Submission, Durability):
         accepted: list[TaskHandle] = []
         try:
             if plain and not self._bounded:
-                self._accept_plain(tasks, accepted)
+                loop, accept = self._check_running(), self._accept_plain
+                for task in tasks:  # each handle is kept as soon as its task is accepted
+                    accepted.append(accept(task, loop))
                 tasks = []
                 handles = accepted
             for task in tasks:

@@ -3,6 +3,7 @@ and waiting for room under `maxQueueSize`."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,9 +17,12 @@ from swarmbalancer.runtime.registry import HandleRegistry
 class Submission(HandleRegistry):
     """What `submit`, `submit_many` and `map` share: making, checking and accepting tasks."""
 
-    def _check_running(self) -> None:
-        if self._loop is None:
+    def _check_running(self) -> asyncio.AbstractEventLoop:
+        """The running balancer's loop; NotRunning before `async with balancer:`."""
+        loop = self._loop
+        if loop is None:
             raise NotRunning("the balancer is not running: use `async with balancer:` first")
+        return loop
 
     def _make(self, payload: Any, now: float, **fields: Any) -> Task:
         """A validated task (not yet accepted) from submit's keywords; every bad field raises
@@ -111,24 +115,15 @@ class Submission(HandleRegistry):
         self._outstanding += 1
         return self._handle_for(task, loop)
 
-    def _accept_plain(self, tasks: list[Task], into: list[TaskHandle]) -> None:
-        """`_accept` for a batch of plain tasks (no idempotency key, generated ids): each new
-        handle is appended to `into` as soon as its task is accepted."""
-        loop = self._loop
-        assert loop is not None
-        if tasks and not self._outstanding:
+    def _accept_plain(self, task: Task, loop: asyncio.AbstractEventLoop) -> TaskHandle:
+        """`_accept` for a plain task (a generated id, no idempotency key) on the running
+        `loop`: the store cannot know it already."""
+        self._coord.submit(task, task.submitted_at)
+        if not self._outstanding:
             self._drained.clear()
-        submit, registry, now = (
-            self._coord.submit,
-            self._handles,
-            tasks[0].submitted_at if tasks else 0.0,
-        )
-        for task in tasks:
-            submit(task, now)
-            handle = TaskHandle.new(task, self, loop)
-            registry[task.id] = handle
-            into.append(handle)
-            self._outstanding += 1
+        self._outstanding += 1
+        handle = self._handles[task.id] = TaskHandle.new(task, self, loop)
+        return handle
 
     async def _wait_for_space(self) -> None:
         limit = self.config.max_queue_size
