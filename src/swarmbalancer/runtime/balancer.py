@@ -21,7 +21,7 @@ from swarmbalancer.model import AgentSpec, Priority, Task
 from swarmbalancer.policies.rebalance import Migration
 from swarmbalancer.runtime.durability import Durability
 from swarmbalancer.runtime.handles import TaskHandle
-from swarmbalancer.runtime.jobs import check_keywords
+from swarmbalancer.runtime.jobs import check_keywords, plain_task
 from swarmbalancer.runtime.state import Handler
 from swarmbalancer.runtime.submission import Submission
 from swarmbalancer.runtime.worker import Worker
@@ -273,11 +273,8 @@ class Balancer(Worker, Submission, Durability):
             and not self._bounded
             and not self._durable
         ):  # a plain task (every keyword at its default): the path most submits take
-            task = Task(
-                id=f"{self._prefix}-{next(self._ids)}",
-                payload=payload,
-                max_retries=self.config.max_retries,
-                submitted_at=now,
+            task = plain_task(
+                f"{self._prefix}-{next(self._ids)}", payload, self.config.max_retries, now
             )
             handle = self._accept_plain(task, loop)
         else:

@@ -10,7 +10,7 @@ from typing import Any
 from swarmbalancer.errors import NotRunning, QueueFull, TaskRejected
 from swarmbalancer.model import Task
 from swarmbalancer.runtime.handles import TaskHandle
-from swarmbalancer.runtime.jobs import Job, check_unique_ids, make_task, merged
+from swarmbalancer.runtime.jobs import Job, check_unique_ids, make_task, merged, plain_task
 from swarmbalancer.runtime.registry import HandleRegistry
 
 
@@ -61,14 +61,7 @@ class Submission(HandleRegistry):
                 tasks.append(self._make_item(item, keywords, now))
                 plain = False
             else:
-                tasks.append(
-                    Task(
-                        id=f"{prefix}-{next(ids)}",
-                        payload=item,
-                        max_retries=retries,
-                        submitted_at=now,
-                    )
-                )
+                tasks.append(plain_task(f"{prefix}-{next(ids)}", item, retries, now))
         return tasks, plain
 
     def _check_batch(self, tasks: list[Task]) -> None:
