@@ -68,7 +68,10 @@ def observe(
     first sample moves the estimate by `alpha`; the neutral prior of an undeclared speed is
     replaced by the first sample outright.
     """
-    stats.error_rate += alpha * ((0.0 if ok else 1.0) - stats.error_rate)
+    if not ok:
+        stats.error_rate += alpha * (1.0 - stats.error_rate)
+    elif stats.error_rate:  # the same step towards 0.0, skipped where it would leave 0.0 as is
+        stats.error_rate -= alpha * stats.error_rate
     if ok and work is not None and work > 0 and duration is not None and duration > 0:
         if stats.work_avg is None or stats.time_avg is None:
             if not stats.hinted:
