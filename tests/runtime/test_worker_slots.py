@@ -112,3 +112,44 @@ def test_a_plain_submit_makes_the_same_task_as_the_full_validation() -> None:
             assert task.id.startswith(lb._prefix)
 
     asyncio.run(main())
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(("capacities", "round_size"), [((4, 4), 32), ((30, 20), 50)])
+def test_a_burst_of_submits_lets_the_loop_run_once_per_slot_and_never_less_often_than_32(
+    capacities: tuple[int, ...], round_size: int
+) -> None:
+    """A loop of submits that never waits lets the loop run after one submit per slot (at least
+    32), so each woken worker finds a task, and tasks start while the burst goes on."""
+    ran: list[int] = []
+    submitted = 0
+    seen: set[int] = set()  # how many had been submitted, each time another coroutine ran
+
+    async def record(task: Task) -> Any:
+        ran.append(task.payload)
+
+    async def watch() -> None:
+        while True:
+            seen.add(submitted)
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        nonlocal submitted
+        lb = Balancer({"rebalanceEnabled": False})
+        for i, capacity in enumerate(capacities):
+            lb.add_agent(f"a{i}", record, capacity=capacity)
+        async with lb:
+            watcher = asyncio.create_task(watch())
+            await asyncio.sleep(0)
+            for i in range(3 * round_size):
+                await lb.submit(i)
+                submitted += 1
+            assert ran  # tasks ran while the burst went on
+            await lb.join()
+            watcher.cancel()
+        # the k-th round's last submit lets the loop run, before it returns
+        during = {n for n in seen if 0 < n < 3 * round_size}
+        assert during == {round_size - 1, 2 * round_size - 1, 3 * round_size - 1}
+        assert sorted(ran) == list(range(3 * round_size))
+
+    asyncio.run(main())

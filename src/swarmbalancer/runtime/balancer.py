@@ -36,7 +36,8 @@ __all__ = ["LIVE_KEYS", "Balancer", "Handler"]
 #: strategy replaces the router (`Coordinator.set_strategy`).
 LIVE_KEYS = frozenset({"strategy", "taskTimeout", "maxRetries", "retryBackoff", "retryBackoffMax"})
 
-#: Submits in a row after which `submit` lets the loop run (so workers start during a burst).
+#: The fewest submits in a row after which `submit` lets the loop run, so workers start during a
+#: burst; with more slots than this, one submit per slot (each woken worker then finds a task).
 _SUBMIT_STREAK = 32
 
 
@@ -87,6 +88,8 @@ class Balancer(Worker, Submission, Durability):
         self._prefix = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
         self._streak = 0
+        self._streak_limit = _SUBMIT_STREAK
+        self._slots = 0  # the registered agents' capacity, all together
         self._store = self._coord.store
         self._durable = self._store.durable
         self._flushed = []
@@ -213,6 +216,8 @@ class Balancer(Worker, Submission, Durability):
         )
         self._coord.add_agent(spec, self._now())
         self._handlers[agent_id] = (handler, is_async)
+        self._slots += capacity
+        self._streak_limit = max(_SUBMIT_STREAK, self._slots)
         if not is_async:
             self._plain_capacity += capacity
         self._pump()
@@ -225,6 +230,8 @@ class Balancer(Worker, Submission, Durability):
         if existing.draining:
             raise AgentError(f"agent_id: {agent_id!r} is already being removed")
         self._coord.remove_agent(agent_id, self._now())
+        self._slots -= existing.spec.capacity
+        self._streak_limit = max(_SUBMIT_STREAK, self._slots)
         self._pump()
 
     def _agent(self, agent_id: object) -> Any:
@@ -301,7 +308,7 @@ class Balancer(Worker, Submission, Durability):
         if not self._pump_pending:
             self._pump_soon()
         self._streak += 1
-        if self._streak >= _SUBMIT_STREAK:
+        if self._streak >= self._streak_limit:
             # a loop of submits that never waits would start no task until it ends: let the
             # workers run now and then, as a burst is being submitted
             self._streak = 0
