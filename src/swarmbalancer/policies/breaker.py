@@ -28,6 +28,12 @@ class BreakerState(StrEnum):
     HALF_OPEN = "half_open"
 
 
+# enum members as module constants: on Python 3.11 reading one off its class costs ~70 ns
+_CLOSED = BreakerState.CLOSED
+_HALF_OPEN = BreakerState.HALF_OPEN
+_OPEN = BreakerState.OPEN
+
+
 #: Every transition a breaker may make; the property tests check nothing else happens.
 LEGAL_TRANSITIONS = frozenset(
     {
@@ -116,7 +122,7 @@ class CircuitBreakerPolicy:
 
     def __init__(self, settings: BreakerSettings | None = None) -> None:
         self.settings = settings or BreakerSettings()
-        self._state = BreakerState.CLOSED
+        self._state = _CLOSED
         self._consecutive = 0
         self._successes = 0
         self._probes = 0
@@ -132,11 +138,11 @@ class CircuitBreakerPolicy:
     # -- reading ------------------------------------------------------------------------------
     def state(self, now: float) -> BreakerState:
         """The state at `now`; OPEN turns HALF_OPEN here once `timeout` has passed."""
-        if self._state is BreakerState.OPEN:
+        if self._state is _OPEN:
             reopen = self.reopen_at
             assert reopen is not None
             if now >= reopen:
-                self._move(BreakerState.HALF_OPEN, reopen)
+                self._move(_HALF_OPEN, reopen)
         return self._state
 
     @property
@@ -151,7 +157,7 @@ class CircuitBreakerPolicy:
     @property
     def reopen_at(self) -> float | None:
         """When an OPEN breaker turns HALF_OPEN; None in the other states."""
-        if self._state is BreakerState.OPEN and self.opened_at is not None:
+        if self._state is _OPEN and self.opened_at is not None:
             if self._held_until is not None:
                 return self._held_until
             return self.opened_at + self.settings.timeout
@@ -161,44 +167,44 @@ class CircuitBreakerPolicy:
     def allow(self, now: float) -> bool:
         """May a call start now? In HALF_OPEN a permitted call takes one of the probe permits."""
         state = self.state(now)
-        if state is BreakerState.CLOSED:
+        if state is _CLOSED:
             return True
-        if state is BreakerState.OPEN or self._probes >= self.settings.probe_budget:
+        if state is _OPEN or self._probes >= self.settings.probe_budget:
             return False
         self._probes += 1
         return True
 
     def release(self, now: float) -> None:
         """A permitted call never ran: give its probe permit back."""
-        if self._state is BreakerState.HALF_OPEN and self._probes > 0:
+        if self._state is _HALF_OPEN and self._probes > 0:
             self._probes -= 1
 
     def on_success(self, now: float, duration: float | None = None) -> None:
-        if self._windowless and self._state is BreakerState.CLOSED:
+        if self._windowless and self._state is _CLOSED:
             self._consecutive = 0  # the common case, and all that _record would do here
             return
         state = self.state(now)
-        if state is BreakerState.OPEN:
+        if state is _OPEN:
             return
-        if state is BreakerState.HALF_OPEN:
+        if state is _HALF_OPEN:
             self._probes = max(0, self._probes - 1)
             self._successes += 1
             if self._successes >= self.settings.success_threshold:
-                self._move(BreakerState.CLOSED, now)
+                self._move(_CLOSED, now)
             return
         self._consecutive = 0
         self._record(now, failed=False, slow=self._is_slow(duration))
 
     def on_failure(self, now: float, duration: float | None = None) -> None:
         state = self.state(now)
-        if state is BreakerState.OPEN:
+        if state is _OPEN:
             return
-        if state is BreakerState.HALF_OPEN:
-            self._move(BreakerState.OPEN, now)
+        if state is _HALF_OPEN:
+            self._move(_OPEN, now)
             return
         self._consecutive += 1
         if self._consecutive >= self.settings.failure_threshold:
-            self._move(BreakerState.OPEN, now)
+            self._move(_OPEN, now)
             return
         self._record(now, failed=True, slow=self._is_slow(duration))
 
@@ -208,12 +214,12 @@ class CircuitBreakerPolicy:
         if until <= now:
             return
         state = self.state(now)
-        if state is BreakerState.OPEN:
+        if state is _OPEN:
             current = self.reopen_at
             if current is not None and current >= until:
                 return
         else:
-            self._move(BreakerState.OPEN, now)
+            self._move(_OPEN, now)
         self._held_until = until
 
     def held(self, now: float) -> bool:
@@ -222,10 +228,10 @@ class CircuitBreakerPolicy:
 
     def reset(self, now: float) -> None:
         """Force CLOSED (an operator's decision), recording the transition if any."""
-        if self._state is BreakerState.OPEN:
-            self._move(BreakerState.HALF_OPEN, now)
-        if self._state is BreakerState.HALF_OPEN:
-            self._move(BreakerState.CLOSED, now)
+        if self._state is _OPEN:
+            self._move(_HALF_OPEN, now)
+        if self._state is _HALF_OPEN:
+            self._move(_CLOSED, now)
 
     # -- internals ----------------------------------------------------------------------------
     def _is_slow(self, duration: float | None) -> bool:
@@ -250,7 +256,7 @@ class CircuitBreakerPolicy:
         if (
             s.failure_rate_threshold is not None and self._failures / n >= s.failure_rate_threshold
         ) or (s.slow_call_duration is not None and self._slow / n >= s.slow_call_rate_threshold):
-            self._move(BreakerState.OPEN, now)
+            self._move(_OPEN, now)
 
     def _move(self, target: BreakerState, now: float) -> None:
         source = self._state
@@ -261,9 +267,9 @@ class CircuitBreakerPolicy:
         self._probes = 0
         self._successes = 0
         self._held_until = None
-        if target is BreakerState.OPEN:
+        if target is _OPEN:
             self.opened_at = now
-        elif target is BreakerState.CLOSED:
+        elif target is _CLOSED:
             self._consecutive = 0
             self._window.clear()
             self._failures = self._slow = 0

@@ -13,6 +13,14 @@ from swarmbalancer.policies.levels import LevelQueue
 from swarmbalancer.policies.views import QueueView
 from swarmbalancer.store.record import TaskRecord
 
+# enum members as module constants: on Python 3.11 reading one off its class costs ~70 ns
+_CANCELLED = TaskState.CANCELLED
+_DELAYED = TaskState.DELAYED
+_DONE = TaskState.DONE
+_FAILED = TaskState.FAILED
+_PENDING = TaskState.PENDING
+_QUEUED = TaskState.QUEUED
+_RUNNING = TaskState.RUNNING
 _INF = float("inf")
 
 
@@ -100,7 +108,7 @@ class MemoryStore:
         return self._tasks.get(task_id)
 
     def share(self, task: Task, now: float) -> None:
-        task.state = TaskState.QUEUED
+        task.state = _QUEUED
         task.agent_id = None
         task.enqueued_at = now
         self._shared.push(task, now)
@@ -108,7 +116,7 @@ class MemoryStore:
     def take_shared(self, now: float) -> Task | None:
         task = self._shared.pop(now)
         if task is not None:
-            task.state = TaskState.PENDING
+            task.state = _PENDING
         return task
 
     def shared_queue(self) -> QueueView:
@@ -119,7 +127,7 @@ class MemoryStore:
 
     def enqueue(self, agent_id: str, task: Task, now: float) -> None:
         agent = self._agents[agent_id]
-        task.state = TaskState.QUEUED
+        task.state = _QUEUED
         task.agent_id = agent_id
         task.enqueued_at = now
         self._queue(agent_id).push(task, now)
@@ -147,7 +155,7 @@ class MemoryStore:
         agent.run_work += task.expected_work
         agent.run_started += now
         task.agent_id = agent.id
-        task.state = TaskState.RUNNING
+        task.state = _RUNNING
         task.attempt += 1
         if task.dispatched_at is None:
             task.dispatched_at = now
@@ -175,7 +183,7 @@ class MemoryStore:
         for task in tasks:
             agent.queued -= 1
             agent.backlog -= task.expected_work
-            task.state = TaskState.PENDING
+            task.state = _PENDING
             task.agent_id = None
         self._bound -= len(tasks)
         return tasks
@@ -185,7 +193,7 @@ class MemoryStore:
         if task is None:
             return None
         state = task.state
-        if state is TaskState.QUEUED:
+        if state is _QUEUED:
             agent_id = task.agent_id
             if agent_id is None:
                 self._shared.remove((task_id,))
@@ -195,22 +203,22 @@ class MemoryStore:
                 agent.queued -= 1
                 agent.backlog -= task.expected_work
                 self._bound -= 1
-        elif state is TaskState.DELAYED:
+        elif state is _DELAYED:
             self._delayed = [e for e in self._delayed if e[2] != task_id]
             heapq.heapify(self._delayed)
-        elif state is TaskState.PENDING:
+        elif state is _PENDING:
             with contextlib.suppress(ValueError):  # not parked: accepted, being routed
                 self._parked.remove(task)
         else:
             return None  # running: only its attempt's end can finish it
         del self._tasks[task_id]
-        task.state = TaskState.CANCELLED
+        task.state = _CANCELLED
         task.agent_id = None
         return task
 
     def _release(self, task_id: str) -> Task:
         task = self._tasks[task_id]
-        if task.state is not TaskState.RUNNING or task.agent_id is None:
+        if task.state is not _RUNNING or task.agent_id is None:
             raise ValueError(f"task {task_id!r} is not in flight")
         agent = self._agents[task.agent_id]
         agent.in_flight -= 1
@@ -232,7 +240,7 @@ class MemoryStore:
         result: Any = None,
     ) -> Task:
         task = self._release(task_id)
-        task.state = TaskState.DONE if ok else TaskState.FAILED
+        task.state = _DONE if ok else _FAILED
         task.error = error
         task.finished_at = now
         del self._tasks[task_id]
@@ -240,7 +248,7 @@ class MemoryStore:
 
     def defer(self, task_id: str, until: float, now: float) -> Task:
         task = self._release(task_id)
-        task.state = TaskState.DELAYED
+        task.state = _DELAYED
         task.agent_id = None
         heapq.heappush(self._delayed, (until, task.seq, task_id))
         return task
@@ -251,7 +259,7 @@ class MemoryStore:
         while heap and heap[0][0] <= now:
             _, _, task_id = heapq.heappop(heap)
             task = self._tasks[task_id]
-            task.state = TaskState.PENDING
+            task.state = _PENDING
             out.append(task)
         return out
 
@@ -259,7 +267,7 @@ class MemoryStore:
         return self._delayed[0][0] if self._delayed else None
 
     def park(self, task: Task, now: float) -> None:
-        task.state = TaskState.PENDING
+        task.state = _PENDING
         task.agent_id = None
         if task.parked_at is None:
             task.parked_at = now
