@@ -85,7 +85,8 @@ class Binding(Routing):
             self._place_tail(now)
             return store.claim(agent.id, now) if start and agent.queued else None
         fastest = self._fastest_with_room(agent)
-        for skipped in range(_LOOKAHEAD + 1):
+        skipped = 0
+        while True:  # at most _LOOKAHEAD + 1 turns: the last one binds to `agent`
             task = store.take_shared(now)
             if task is None:
                 return None
@@ -111,7 +112,7 @@ class Binding(Routing):
                 out.append(Assignment(task, target))
             else:
                 self._bind(task, target, now)
-        return None
+            skipped += 1
 
     def _start_shared(self, task: Task, agent: AgentState, now: float, saturated: bool) -> None:
         """Start a task just taken from the shared queue on `agent`, which has a free slot."""
