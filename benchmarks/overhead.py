@@ -8,7 +8,8 @@ swarmbalancer (2 agents of capacity 64, no-op async handler, default asyncio loo
 three ways a user would write it: awaited `submit` per task then `join()`; the README's pattern,
 awaited `submit` per task then `await asyncio.gather(*handles)`; and the batch call,
 `handles = await lb.submit_many(payloads)` then the same gather ("not available" where the
-Balancer has no `submit_many` yet). Next to them: `ThreadPoolExecutor` at 2, the default
+Balancer has no `submit_many` yet); and, without a target of its own, `Balancer.map` (results
+in order, as `Executor.map`). Next to them: `ThreadPoolExecutor` at 2, the default
 (min(32, cpu + 4)) and 16 workers, the best of which is the baseline; plain `asyncio.gather`
 of no-op coroutines (an asyncio Task each); and, for reference, the dispatcher a user could
 write in fifteen lines: 128 coroutines pulling (payload, future) pairs from one `asyncio.Queue`,
@@ -106,9 +107,11 @@ def bench_queue_futures(n: int) -> float:
 
 
 def bench_swarmbalancer(n: int, mode: str, strategy: str = "adaptive") -> float | None:
-    """One run of `mode` (join, handles or batch); None when the Balancer lacks `submit_many`."""
-    if mode == "batch" and not hasattr(Balancer, "submit_many"):
-        return None  # the batch call is newer than this Balancer
+    """One run of `mode` (join, handles, batch or map); None when the Balancer lacks the call."""
+    if mode in ("batch", "map") and not hasattr(
+        Balancer, "submit_many" if mode == "batch" else mode
+    ):
+        return None  # the batch calls are newer than this Balancer
 
     async def main() -> float:
         lb = Balancer({"strategy": strategy, "rebalanceEnabled": False})
@@ -119,6 +122,9 @@ def bench_swarmbalancer(n: int, mode: str, strategy: str = "adaptive") -> float 
             if mode == "batch":
                 submit_many: Any = getattr(lb, "submit_many", None)
                 await asyncio.gather(*await submit_many([None] * n))
+            elif mode == "map":
+                results = [result async for result in lb.map([None] * n)]
+                assert len(results) == n
             elif mode == "handles":
                 handles = [await lb.submit(None) for _ in range(n)]
                 await asyncio.gather(*handles)
@@ -251,6 +257,7 @@ def local_contenders(strategy: str) -> list[Contender]:
             missing="not available",
             mode="batch",
         ),
+        Contender(f"swarmbalancer {strategy}: map", balancer("map"), missing="not available"),
     ]
 
 
@@ -280,7 +287,7 @@ def report(
     Console(width=120).print(table)
     print(f"baseline: {best}, the best thread pool; default asyncio loop")
     print("join: submit each, then join(); gather handles: submit each, then gather the handles;")
-    print("submit_many: one batch call, then gather the handles")
+    print("submit_many: one batch call, then gather the handles; map: results in order")
     for c in contenders:
         if c.mode is None:
             continue
