@@ -142,6 +142,7 @@ class Leader:
             wake=writer.wake,
         )
         writer.serve(self.desk)
+        balancer.attach(self.desk)
         balancer.after_pump = Prefetcher(self.desk, store, config.prefetch)
         self.workers = Workers(
             balancer,

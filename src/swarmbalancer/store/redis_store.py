@@ -46,7 +46,7 @@ from swarmbalancer.errors import LeaseHeld, StoreError, TaskRejected
 from swarmbalancer.model import Task, TaskState
 from swarmbalancer.policies.levels import LevelQueue
 from swarmbalancer.store.codec import encode_payload, encode_result
-from swarmbalancer.store.journal import JournalStore, label
+from swarmbalancer.store.journal import LABELS, JournalStore
 from swarmbalancer.store.memory import MemoryStore
 from swarmbalancer.store.record import TaskRecord
 
@@ -58,6 +58,8 @@ FLUSH_CHUNK = 5000
 
 _FINISHED = frozenset({TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED})
 _LEASE_LOST = "LEASELOST"
+#: How far the caller's clock may drift from Unix time before `adopt` reads the offset afresh.
+_SLACK = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +224,7 @@ class RedisStore(JournalStore):
         (its payload's JSON is then taken from it, not encoded again). Rows that are not
         waiting, or whose task is already live here, are skipped (a requeue or a push seen
         twice)."""
-        wall = time.time()
+        wall = now - self._offset(now)
         out: list[Task] = []
         for item in rows:
             row, text = item if isinstance(item, tuple) else (item, None)
@@ -239,6 +241,18 @@ class RedisStore(JournalStore):
             self._keep_row(task, row, text)
             out.append(task)
         return out
+
+    def _offset(self, now: float) -> float:
+        """The caller's clock minus Unix time, kept while it holds to within `_SLACK`: read
+        afresh each time, it jitters by microseconds, and tasks adopted later could then sit
+        earlier on the caller's clock than tasks of the same client adopted before them (a
+        queue keeps its arrival-ordered fast lane only while arrivals never go back)."""
+        offset = now - time.time()
+        if abs(offset - self._clock_offset) > _SLACK:
+            self._clock_offset = offset
+        return self._clock_offset
+
+    _clock_offset = float("inf")
 
     def payload_json(self, task_id: str) -> str:
         """An open task's payload as the JSON text its row holds (what a worker gets)."""
@@ -361,8 +375,10 @@ class RedisStore(JournalStore):
         lines: list[str] = []
         keys: list[str] = []
         replies: dict[str, list[str]] = {}
+        wall_text = repr(wall)
+        labels = LABELS
         for task_id, task in self._dirty.items():
-            state = label(task)
+            state = labels.get(task.state, "waiting")
             stamp = (task, task.seq, task.priority, task.submitted_at, task.deadline, task.estimate)
             found = kept.get(task_id)
             if found is not None and found[0] == stamp:
@@ -381,7 +397,7 @@ class RedisStore(JournalStore):
                         error = why
                     else:
                         result = text
-                row = parts.row(state, task.attempt, result, error, wall)
+                row = parts.finished(state, task.attempt, result, error, wall_text)
                 lines.append(("d" if state == "failed" else "f") + row)
                 client = clients.get(task_id)
                 if client is not None:
