@@ -116,6 +116,8 @@ class Writer:
                 raise
             except RedisError as exc:  # the server is unreachable: the lease decides
                 log.warning("writing to redis: %s; trying again in %.2fs", exc, delay)
+                if batch is not None:
+                    batch.resent()  # it may have run: no reply is pushed twice
                 await asyncio.sleep(delay)
                 delay = min(1.0, delay * 2)
         if batch is not None:

@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 #: pipeline, so no single script holds the server for long.
 FLUSH_CHUNK = 5000
 
+#: The index in a `flush.lua` call's ARGV of its flag "may repeat an earlier call".
+RESENT_ARG = 5
+
 _FINISHED = frozenset({TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED})
 _LEASE_LOST = "LEASELOST"
 #: How far the caller's clock may drift from Unix time before `adopt` reads the offset afresh.
@@ -70,6 +73,12 @@ class JournalBatch:
     calls: list[list[Any]]
     wall: float
     trim: int
+
+    def resent(self) -> None:
+        """Mark the calls as sent again (an earlier send may have run): flush.lua then pushes
+        no reply whose task was finished already."""
+        for args in self.calls:
+            args[RESENT_ARG] = "1"
 
 
 class RedisConfigWarning(RuntimeWarning):
@@ -253,6 +262,8 @@ class RedisStore(JournalStore):
         return self._clock_offset
 
     _clock_offset = float("inf")
+    #: a write failed on the network (it may have run): the next calls may repeat it
+    _uncertain = False
 
     def payload_json(self, task_id: str) -> str:
         """An open task's payload as the JSON text its row holds (what a worker gets)."""
@@ -333,6 +344,7 @@ class RedisStore(JournalStore):
         trim = self._purge_batch if self._purge_due(wall) else 0
         report = self._report
         calls = self._flush_args(wall, shift, trim)
+        self._uncertain = True  # until this write is known to have gone (or not run)
         try:
             if len(calls) == 1:
                 results = [self._flush_script(keys=self._flush_keys, args=calls[0])]
@@ -345,6 +357,7 @@ class RedisStore(JournalStore):
             raise self.fenced(exc) from None
         except RedisError as exc:
             raise StoreError(f"{self.where}: cannot write ({exc})") from exc
+        self._uncertain = False
         if report is not None and report is self._report:
             self._report = None
         if trim:
@@ -423,7 +436,8 @@ class RedisStore(JournalStore):
     ) -> list[Any]:
         report = (self._report or "") if first else ""
         args: list[Any] = [self.lease.token, repr(float(self._retention)), trim if first else 0]
-        args += (report, "\n".join(lines), len(keys) // 2, len(replies))
+        resent = "1" if self._uncertain else "0"
+        args += (report, "\n".join(lines), resent, len(keys) // 2, len(replies))
         args += keys
         for client, entries in replies.items():
             args += (client, "\n".join(entries))
