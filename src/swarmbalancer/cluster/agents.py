@@ -29,6 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from swarmbalancer.cluster.entries import decode_objects
 from swarmbalancer.cluster.keys import SwarmKeys
+from swarmbalancer.cluster.link import Link, first_error
 from swarmbalancer.cluster.scripts import source
 from swarmbalancer.errors import NonRetryable, RetryAfter, SwarmBalancerError
 from swarmbalancer.model import Task
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 
 #: Outcomes popped per blocking read.
 BATCH = 1000
+#: Seconds the leader lets outcomes gather after a take that found some and emptied the list:
+#: busy, a take per outcome or two costs more than the wait (distbench: ~10% of the leader).
+LINGER = 0.001
 
 
 #: The errors of a server that cannot be reached (for now): a loop logs them and goes on.
@@ -58,7 +62,8 @@ class Taker:
     """Takes batches off one list for the leader: `take.lua` pops up to `count` entries,
     fenced by the leader's token, and returns them as one string (one reply element to read:
     redis-py parses each element in Python). When the list is empty it blocks on BLMOVE of the
-    list onto itself (up to `wait` seconds), which moves nothing, pipelined with the script:
+    list onto itself (up to `wait` seconds), which moves nothing, pipelined with the script
+    (one write on a `Link`, a connection of its own):
     Redis runs the script the moment the wait returns, so a wake-up costs one round trip. With
     `rows`, the list holds task ids and their rows (from that hash) are taken."""
 
@@ -71,6 +76,7 @@ class Taker:
         token: str,
         rows: str | None = None,
         wait: float = 1.0,
+        linger: float = 0.0,
     ) -> None:
         self._redis = redis
         self._key = key
@@ -78,8 +84,16 @@ class Taker:
         self._token = token
         self._wait = wait
         self._drained = False  # the last take left the list empty (as far as it knows)
+        self._partial = False  # the last take found entries and left the list empty
+        self._load = False  # the server lost the script: load it first
+        self._linger = linger
         self._source = source("take")
         self._sha: str = str(redis.register_script(self._source).sha)
+        self._link = Link(redis)
+
+    def close(self) -> None:
+        """Drop its connection (a stopped loop's)."""
+        self._link.close()
 
     async def take(self, count: int = BATCH) -> list[Any]:
         """Up to `count` entries, parsed (JSON objects; an entry that is not one is logged and
@@ -106,25 +120,28 @@ class Taker:
         return out
 
     async def _take(self, count: int) -> bytes:
-        redis, keys = self._redis, self._keys
-        wait: Any = self._wait  # seconds, fractions allowed (redis-py types it as int)
+        keys, wait = self._keys, self._wait
+        take = ("EVALSHA", self._sha, len(keys), *keys, self._token, count)
+        if self._partial and self._linger:
+            await asyncio.sleep(self._linger)  # busy: let the next batch gather
+        self._partial = False
         try:
+            if self._load:  # the server restarted: its script cache is empty
+                first_error(await self._link.call(("SCRIPT", "LOAD", self._source)))
+                self._load = False
             if self._drained:
-                async with redis.pipeline(transaction=False) as pipe:
-                    pipe.blmove(self._key, self._key, wait, "LEFT", "LEFT")
-                    pipe.evalsha(self._sha, len(keys), *keys, self._token, count)
-                    replies = await pipe.execute(raise_on_error=False)
-                blob: Any = replies[1]
-                if isinstance(blob, Exception):
-                    raise blob
+                block = ("BLMOVE", self._key, self._key, "LEFT", "LEFT", float(wait))
+                replies = await self._link.call(block, take, wait=wait)
             else:
-                blob = await redis.evalsha(self._sha, len(keys), *keys, self._token, count)
+                replies = await self._link.call(take)
+            first_error(replies)
+            blob: Any = replies[-1]
             if blob:
-                self._drained = blob.count(b"\x1e") + 1 < count
+                self._partial = self._drained = blob.count(b"\x1e") + 1 < count
                 return bytes(blob)
             self._drained = True
-        except NoScriptError:  # the server restarted: its script cache is empty
-            await redis.script_load(self._source)
+        except NoScriptError:
+            self._load = True
         except ResponseError as exc:
             if lease_lost(exc):
                 raise LeaseLost(str(exc)) from None
@@ -372,8 +389,16 @@ class LeaseDesk:
         """Pop outcomes (up to `BATCH` per blocking read): settle the direct attempts' in one
         batch, resolve the waiting attempts, keep those of leases ahead for their start, and
         count the rest as late."""
+        outcomes = Taker(
+            self._redis, self.keys, self.keys.outcomes, token=self._token, wait=wait, linger=LINGER
+        )
+        try:
+            await self._pump(outcomes)
+        finally:
+            outcomes.close()
+
+    async def _pump(self, outcomes: Taker) -> None:
         waiting, direct, ahead, early = self._waiting, self.direct, self._ahead_ids, self._early
-        outcomes = Taker(self._redis, self.keys, self.keys.outcomes, token=self._token, wait=wait)
         while True:
             late = 0
             settled: list[tuple[str, Direct, dict[str, Any]]] = []
