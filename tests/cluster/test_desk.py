@@ -104,3 +104,43 @@ def test_a_stop_revokes_the_leases_of_the_direct_attempts_still_waiting() -> Non
     d.revoke_direct()
     handout = d.take()
     assert handout is not None and handout.revoked == [second] and d.direct == {}
+
+
+def test_leases_queued_in_the_loop_turn_of_a_wake_up_go_in_the_same_round_trip() -> None:
+    from types import SimpleNamespace
+
+    from redis.asyncio import Redis as AsyncRedis
+
+    from swarmbalancer.cluster.writer import Writer
+
+    sent: list[tuple[Any, ...]] = []
+
+    class Link:
+        async def call(self, *commands: tuple[Any, ...]) -> list[Any]:
+            sent.extend(commands)
+            return [len(commands)] * len(commands)
+
+    async def main() -> None:
+        redis = AsyncRedis.from_url("redis://127.0.0.1:1/0")  # never connected: no call made
+        store: Any = SimpleNamespace(
+            keys=SwarmKeys("d"),
+            lease=SimpleNamespace(token="tok"),
+            flush_keys=[],
+            take_journal=lambda now: None,
+        )
+        writer = Writer(redis, store, lambda: 0.0, epoch=1, on_lost=lambda: None)
+        writer._link = Link()  # type: ignore[assignment]
+        d = desk()
+        d._wake = writer.wake
+        writer.serve(d)
+        running = asyncio.create_task(writer.run_forever())
+        d.begin("w", task("started"), 0.0)  # a dispatch starts an attempt (the writer wakes)...
+        asyncio.get_running_loop().call_soon(d.prefetch, "w", task("ahead"))  # ...then leases ahead
+        await writer.drain()
+        running.cancel()
+        await redis.aclose()
+
+    asyncio.run(main())
+    assert len(sent) == 1  # one round trip, both leases in it, the started one first
+    lines = sent[0][8].split("\n")
+    assert [line.split('"task":"')[1].split('"')[0] for line in lines] == ["started", "ahead"]

@@ -71,6 +71,9 @@ class Writer:
     async def run_forever(self) -> None:
         while True:
             await self._wake.wait()
+            # one loop turn first: what the wake-up's own loop turn queues after it (the leases
+            # ahead, issued just after a dispatch) goes in this round trip, not the next
+            await asyncio.sleep(0)
             self._wake.clear()
             await self._write()
             if not self._wake.is_set():
