@@ -164,11 +164,14 @@ class ClusterBalancer(Balancer):
         assert desk is not None
         task, agent_id, started = attempt
         handle = self._handles.get(task.id)
+        if handle is not None and handle._cancelling:  # cancelled meanwhile: it ends cancelled
+            desk.ended(agent_id, lease_id, revoke=False)  # (its outcome consumed the lease)
+            self._slow(task, agent_id)
+            return None
         if (
             outcome.get("ok") is not True
             or outcome.get("usage")
             or handle is None
-            or handle._cancelling
             or self._stopping
         ):
             desk.resolve(agent_id, task, lease_id, outcome)
