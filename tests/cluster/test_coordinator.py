@@ -276,8 +276,9 @@ def test_a_new_leader_takes_the_live_workers_but_not_a_draining_or_silent_one(
 ) -> None:
     live = swarm.worker("live", capacity=5)
     swarm.worker("draining", capacity=5, draining=True)
-    silent = swarm.worker("silent", capacity=5)
-    silent.beating = False
+    silent = Worker(swarm.server.port, keys, "silent", capacity=5)
+    silent.beating = False  # before its thread starts, which would beat at once otherwise
+    swarm.workers.append(silent.start())
     r.hset(keys.beats, "silent", 1.0)  # its last beat, long ago
     r.delete(keys.events)  # registered under an earlier leader: no notices left
     swarm.coordinator()

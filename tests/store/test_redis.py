@@ -34,7 +34,7 @@ from swarmbalancer.model import Task, TaskState
 from swarmbalancer.policies.levels import LevelQueue
 from swarmbalancer.store import open_store
 from swarmbalancer.store.base import Store
-from swarmbalancer.store.redis_store import RedisConfigWarning, RedisStore
+from swarmbalancer.store.redis_store import RESENT_ARG, RedisConfigWarning, RedisStore
 from swarmbalancer.store.url import parse_redis_url
 
 pytestmark = pytest.mark.timeout(60)
@@ -432,11 +432,46 @@ def test_a_flush_sent_twice_pushes_each_reply_once(
     batch = store.take_journal(1.0)
     assert batch is not None
     sha = r.script_load(source("flush"))
-    for _ in range(2):  # the first reply lost on the network: the writer sends it again
+    for again in (False, True):  # the first reply lost on the network: the writer sends it again
+        if again:
+            batch.resent()  # what the writer does before sending a batch again
         for args in batch.calls:
             r.evalsha(sha, len(store.flush_keys), *store.flush_keys, *args)
     assert [e["id"] for e in replies(r, keys, "c1")] == ["t0", "t1"]
     assert rows(r, keys)["t0"]["result"] == "r0"
+    store.close()
+
+
+def test_a_flush_whose_reply_was_lost_is_written_again_without_a_second_reply(
+    server: RedisServer, keys: SwarmKeys, r: Redis
+) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    store = open_at(server, keys)
+    submit(r, keys, [1, 2], client="c1")
+    rows_in = [json.loads(t) for t in r.hmget(keys.tasks, ["t0", "t1"]) if t is not None]
+    store.add_agent(agent("a", capacity=2))
+    for t in store.adopt(rows_in, 0.0):
+        store.put(t)
+        store.enqueue("a", t, 0.0)
+        store.claim("a", 0.0)
+    store.ack("t0", 1.0, ok=True, result="r0")
+    store.ack("t1", 1.0, ok=False, error="boom")
+    script, sent = store._flush_script, []
+
+    def reply_lost(**call: Any) -> Any:
+        answer = script(**call)  # it ran on the server...
+        sent.append(call["args"])
+        if len(sent) == 1:
+            raise RedisConnectionError("connection reset")  # ...and its reply was lost
+        return answer
+
+    store._flush_script = reply_lost  # type: ignore[assignment]
+    with pytest.raises(StoreError, match="cannot write"):
+        store.flush(1.0)
+    store.flush(1.0)  # the tasks are still dirty: written again, marked as a repeat
+    assert [args[RESENT_ARG] for args in sent] == ["0", "1"]
+    assert [e["id"] for e in replies(r, keys, "c1")] == ["t0", "t1"]
     store.close()
 
 

@@ -29,6 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from swarmbalancer.cluster.entries import decode_objects
 from swarmbalancer.cluster.keys import SwarmKeys
+from swarmbalancer.cluster.link import Link, first_error
 from swarmbalancer.cluster.scripts import source
 from swarmbalancer.errors import NonRetryable, RetryAfter, SwarmBalancerError
 from swarmbalancer.model import Task
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 
 #: Outcomes popped per blocking read.
 BATCH = 1000
+#: Loop turns the leader lets pass after a take that found outcomes and emptied the list, so
+#: that, busy, it takes them in batches rather than one or two at a time (no wall-clock wait:
+#: an idle leader answers the next outcome as soon as it comes).
+LINGER = 1
 
 
 #: The errors of a server that cannot be reached (for now): a loop logs them and goes on.
@@ -58,7 +63,8 @@ class Taker:
     """Takes batches off one list for the leader: `take.lua` pops up to `count` entries,
     fenced by the leader's token, and returns them as one string (one reply element to read:
     redis-py parses each element in Python). When the list is empty it blocks on BLMOVE of the
-    list onto itself (up to `wait` seconds), which moves nothing, pipelined with the script:
+    list onto itself (up to `wait` seconds), which moves nothing, pipelined with the script
+    (one write on a `Link`, a connection of its own):
     Redis runs the script the moment the wait returns, so a wake-up costs one round trip. With
     `rows`, the list holds task ids and their rows (from that hash) are taken."""
 
@@ -71,6 +77,7 @@ class Taker:
         token: str,
         rows: str | None = None,
         wait: float = 1.0,
+        linger: int = 0,
     ) -> None:
         self._redis = redis
         self._key = key
@@ -78,8 +85,16 @@ class Taker:
         self._token = token
         self._wait = wait
         self._drained = False  # the last take left the list empty (as far as it knows)
+        self._partial = False  # the last take found entries and left the list empty
+        self._load = False  # the server lost the script: load it first
+        self._linger = linger
         self._source = source("take")
         self._sha: str = str(redis.register_script(self._source).sha)
+        self._link = Link(redis)
+
+    def close(self) -> None:
+        """Drop its connection (a stopped loop's)."""
+        self._link.close()
 
     async def take(self, count: int = BATCH) -> list[Any]:
         """Up to `count` entries, parsed (JSON objects; an entry that is not one is logged and
@@ -106,25 +121,29 @@ class Taker:
         return out
 
     async def _take(self, count: int) -> bytes:
-        redis, keys = self._redis, self._keys
-        wait: Any = self._wait  # seconds, fractions allowed (redis-py types it as int)
+        keys, wait = self._keys, self._wait
+        take = ("EVALSHA", self._sha, len(keys), *keys, self._token, count)
+        if self._partial and self._linger:
+            for _ in range(self._linger):  # busy: let the loop's other work run first
+                await asyncio.sleep(0)
+        self._partial = False
         try:
+            if self._load:  # the server restarted: its script cache is empty
+                first_error(await self._link.call(("SCRIPT", "LOAD", self._source)))
+                self._load = False
             if self._drained:
-                async with redis.pipeline(transaction=False) as pipe:
-                    pipe.blmove(self._key, self._key, wait, "LEFT", "LEFT")
-                    pipe.evalsha(self._sha, len(keys), *keys, self._token, count)
-                    replies = await pipe.execute(raise_on_error=False)
-                blob: Any = replies[1]
-                if isinstance(blob, Exception):
-                    raise blob
+                block = ("BLMOVE", self._key, self._key, "LEFT", "LEFT", float(wait))
+                replies = await self._link.call(block, take, wait=wait)
             else:
-                blob = await redis.evalsha(self._sha, len(keys), *keys, self._token, count)
+                replies = await self._link.call(take)
+            first_error(replies)
+            blob: Any = replies[-1]
             if blob:
-                self._drained = blob.count(b"\x1e") + 1 < count
+                self._partial = self._drained = blob.count(b"\x1e") + 1 < count
                 return bytes(blob)
             self._drained = True
-        except NoScriptError:  # the server restarted: its script cache is empty
-            await redis.script_load(self._source)
+        except NoScriptError:
+            self._load = True
         except ResponseError as exc:
             if lease_lost(exc):
                 raise LeaseLost(str(exc)) from None
@@ -147,9 +166,18 @@ class WorkerLost(Exception):
     """A worker stopped heartbeating, restarted or left while holding the attempt's lease."""
 
 
+#: A direct attempt (`LeaseDesk.begin`): its task, its worker and when it began (balancer clock).
+Direct = tuple[Task, str, float]
+
+
 class LeaseDesk:
     """The leases handed to workers: queued here for the writer, outcomes matched back by
     lease id.
+
+    An attempt waits for its outcome one of two ways: as an awaited future (`lease`, the
+    `RedisAgent` handler run by a worker Task, as the service's agents are), or as a direct
+    attempt (`begin`), which the leader's balancer settles itself, a batch of outcomes at a
+    time (`settle`), without a Task, a future or a wake-up per attempt.
 
     `payload_of(task_id)` gives a task's payload as JSON text (the store keeps it encoded);
     `clock()` is the balancer's clock, whose offset to Unix time turns deadlines into Unix
@@ -185,30 +213,84 @@ class LeaseDesk:
         self._withdrawn: list[str] = []  # "<agent> <entry>": prefetched entries to take back
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._held: dict[str, dict[str, None]] = {}  # agent id -> its lease ids, in order
-        #: agent id -> task id -> (lease id, entry, outcome future): leased ahead of its start
-        self.ahead: dict[str, dict[str, tuple[str, str, asyncio.Future[dict[str, Any]]]]] = {}
+        #: agent id -> task id -> (lease id, entry): leased ahead of its start
+        self.ahead: dict[str, dict[str, tuple[str, str]]] = {}
+        self._ahead_ids: set[str] = set()  # the lease ids in `ahead`
+        self._early: dict[str, dict[str, Any]] = {}  # lease ahead -> its outcome, come early
+        #: lease id -> the direct attempt awaiting its outcome
+        self.direct: dict[str, Direct] = {}
+        #: (agent id, task id) -> a lease whose outcome is known, for the attempt's handler
+        self._resolved: dict[tuple[str, str], tuple[str, asyncio.Future[dict[str, Any]]]] = {}
+        #: settles a batch of direct attempts' outcomes: (lease id, attempt, outcome) each
+        self.settle: Callable[[list[tuple[str, Direct, dict[str, Any]]]], None] | None = None
+        #: told of direct attempts whose worker was lost (`fail_agent`), with the error
+        self.on_lost: Callable[[list[tuple[str, Direct]], BaseException], None] | None = None
         self.withdrawals = 0  # prefetched leases taken back (the task went elsewhere)
 
     def lease(self, agent_id: str, task: Task) -> tuple[str, asyncio.Future[dict[str, Any]]]:
-        """The lease of `task`'s attempt on the worker `agent_id`: the one handed out ahead
-        (`prefetch`), or a new one queued now; the future gets its outcome."""
-        ahead = self.ahead.get(agent_id)
-        if ahead:
-            found = ahead.pop(task.id, None)
-            if found is not None:
-                return found[0], found[2]
-        lease_id, future, _ = self._issue(agent_id, task, task.attempt)
+        """The lease of `task`'s attempt on the worker `agent_id`: one whose outcome is known
+        already (`resolve`), the one handed out ahead (`prefetch`), or a new one queued now;
+        the future gets its outcome."""
+        found = self._resolved.pop((agent_id, task.id), None)
+        if found is not None:
+            return found
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        lease_id, early = self._take_ahead(agent_id, task.id)
+        if lease_id is None:
+            lease_id = self._issue(agent_id, task, task.attempt)[0]
+        if early is not None:
+            future.set_result(early)
+        else:
+            self._waiting[lease_id] = future
         return lease_id, future
+
+    def begin(self, agent_id: str, task: Task, now: float) -> tuple[str, dict[str, Any] | None]:
+        """Start `task`'s attempt on `agent_id` as a direct attempt: the lease handed out
+        ahead, or a new one. Returns its lease id and, when it came already, its outcome (the
+        attempt is then not kept: the caller settles it at once); otherwise the outcome goes
+        to `settle` when it comes."""
+        lease_id, early = self._take_ahead(agent_id, task.id)
+        if lease_id is None:
+            lease_id = self._issue(agent_id, task, task.attempt)[0]
+        if early is None:
+            self.direct[lease_id] = (task, agent_id, now)
+        return lease_id, early
+
+    def resolve(
+        self, agent_id: str, task: Task, lease_id: str, outcome: dict[str, Any] | BaseException
+    ) -> None:
+        """Hand a direct attempt's outcome (or the error that ended it) over to its handler:
+        the next `lease` of that task on that worker returns it, resolved."""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+        self.direct.pop(lease_id, None)
+        self._resolved[(agent_id, task.id)] = (lease_id, future)
+
+    def _take_ahead(self, agent_id: str, task_id: str) -> tuple[str | None, dict[str, Any] | None]:
+        """The lease handed out ahead for this task, if any, and its outcome if it came."""
+        ahead = self.ahead.get(agent_id)
+        if not ahead:
+            return None, None
+        found = ahead.pop(task_id, None)
+        if found is None:
+            return None, None
+        lease_id = found[0]
+        self._ahead_ids.discard(lease_id)
+        return lease_id, self._early.pop(lease_id, None)
 
     def prefetch(self, agent_id: str, task: Task) -> None:
         """Lease `task`, queued at the agent, ahead of its start: the worker takes it from its
         ready list the moment a slot frees, without waiting for the leader's round trip; the
-        attempt's handler (`lease`) then awaits this lease."""
-        lease_id, future, entry = self._issue(agent_id, task, task.attempt + 1)
+        attempt (`lease` or `begin`) then takes this lease over."""
+        lease_id, entry = self._issue(agent_id, task, task.attempt + 1)
         ahead = self.ahead.get(agent_id)
         if ahead is None:
             ahead = self.ahead[agent_id] = {}
-        ahead[task.id] = (lease_id, entry, future)
+        ahead[task.id] = (lease_id, entry)
+        self._ahead_ids.add(lease_id)
 
     def withdraw(self, agent_id: str, task_id: str) -> None:
         """Take back a lease handed out ahead whose task went elsewhere (stolen, rescued,
@@ -218,9 +300,9 @@ class LeaseDesk:
         found = self.ahead.get(agent_id, {}).pop(task_id, None)
         if found is None:
             return
-        lease_id, entry, future = found
-        self._waiting.pop(lease_id, None)
-        if future.done() and not future.cancelled() and future.exception() is None:
+        lease_id, entry = found
+        self._ahead_ids.discard(lease_id)
+        if self._early.pop(lease_id, None) is not None:
             self._late += 1  # it ran there; its outcome is dropped, the task runs elsewhere
         held = self._held.get(agent_id)
         if held is not None:
@@ -230,10 +312,8 @@ class LeaseDesk:
         self.withdrawals += 1
         self._wake()
 
-    def _issue(
-        self, agent_id: str, task: Task, attempt: int
-    ) -> tuple[str, asyncio.Future[dict[str, Any]], str]:
-        """Queue a new lease of `task` for the worker; its id, outcome future and entry."""
+    def _issue(self, agent_id: str, task: Task, attempt: int) -> tuple[str, str]:
+        """Queue a new lease of `task` for the worker; its id and entry."""
         lease_id = f"{self._tag}{next(self._ids)}"
         deadline = task.deadline
         unix = "null" if deadline is None else repr(deadline + time.time() - self._clock())
@@ -245,14 +325,12 @@ class LeaseDesk:
             f'"payload":{self._payload_of(task.id)}}}'
         )
         self._pending.append(f"{agent_id} {lease_id} {entry}")
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting[lease_id] = future
         held = self._held.get(agent_id)
         if held is None:
             held = self._held[agent_id] = {}
         held[lease_id] = None
         self._wake()
-        return lease_id, future, entry
+        return lease_id, entry
 
     def take(self) -> Handout | None:
         """What `lease.lua` should do next, for the writer; None when nothing."""
@@ -267,6 +345,7 @@ class LeaseDesk:
         """An attempt is over: forget its lease; `revoke` (no outcome came) deletes it in Redis
         too, so a late report of it is refused there."""
         self._waiting.pop(lease_id, None)
+        self.direct.pop(lease_id, None)
         held = self._held.get(agent_id)
         if held is not None:
             held.pop(lease_id, None)
@@ -276,41 +355,73 @@ class LeaseDesk:
 
     def fail_agent(self, agent_id: str, error: BaseException) -> int:
         """Fail every attempt leased to one worker (lost, restarted or gone) with `error`,
-        revoke the leases and void its ready list; the number failed."""
+        revoke the leases and void its ready list; the number failed. Direct attempts go to
+        `on_lost`."""
         held = self._held.pop(agent_id, None) or {}
         # leases ahead: no attempt awaits them (their tasks are re-routed from the agent's
         # queue), so they are only forgotten; its ready list is voided below
-        for lease_id, _, unused in (self.ahead.pop(agent_id, None) or {}).values():
-            self._waiting.pop(lease_id, None)
-            unused.cancel()
+        for lease_id, _ in (self.ahead.pop(agent_id, None) or {}).values():
+            self._ahead_ids.discard(lease_id)
+            self._early.pop(lease_id, None)
         failed = 0
+        lost: list[tuple[str, Direct]] = []
         for lease_id in held:
             future = self._waiting.pop(lease_id, None)
             if future is not None and not future.done():
                 future.set_exception(error)
                 failed += 1
+            attempt = self.direct.pop(lease_id, None)
+            if attempt is not None:
+                lost.append((lease_id, attempt))
         self._revoked.extend(held)
         self._voided.append(agent_id)
         self._wake()
-        return failed
+        if lost and self.on_lost is not None:
+            self.on_lost(lost, error)
+        return failed + len(lost)
+
+    def revoke_direct(self) -> None:
+        """Revoke the leases of every direct attempt still waiting (the balancer stopped and
+        ended them), so their late reports are refused."""
+        for lease_id, (_, agent_id, _) in list(self.direct.items()):
+            self.ended(agent_id, lease_id, revoke=True)
 
     # -- outcomes -----------------------------------------------------------------------------
     async def pump_outcomes(self, wait: float = 1.0) -> None:
-        """Pop outcomes (up to `BATCH` per blocking read) and resolve the waiting attempts;
+        """Pop outcomes (up to `BATCH` per blocking read): settle the direct attempts' in one
+        batch, resolve the waiting attempts, keep those of leases ahead for their start, and
         count the rest as late."""
-        waiting = self._waiting
-        outcomes = Taker(self._redis, self.keys, self.keys.outcomes, token=self._token, wait=wait)
+        outcomes = Taker(
+            self._redis, self.keys, self.keys.outcomes, token=self._token, wait=wait, linger=LINGER
+        )
+        try:
+            await self._pump(outcomes)
+        finally:
+            outcomes.close()
+
+    async def _pump(self, outcomes: Taker) -> None:
+        waiting, direct, ahead, early = self._waiting, self.direct, self._ahead_ids, self._early
         while True:
             late = 0
+            settled: list[tuple[str, Direct, dict[str, Any]]] = []
             for outcome in await outcomes.take():
-                try:
-                    future = waiting.pop(outcome["lease"], None)
-                except (TypeError, KeyError):
-                    future = None
-                if future is None or future.done():
+                lease_id = outcome.get("lease")
+                if not isinstance(lease_id, str):
                     late += 1
                     continue
-                future.set_result(outcome)
+                attempt = direct.pop(lease_id, None)
+                if attempt is not None:
+                    settled.append((lease_id, attempt, outcome))
+                    continue
+                future = waiting.pop(lease_id, None)
+                if future is not None and not future.done():
+                    future.set_result(outcome)
+                elif future is None and lease_id in ahead and lease_id not in early:
+                    early[lease_id] = outcome  # ran ahead of its start here
+                else:
+                    late += 1
+            if settled and self.settle is not None:
+                self.settle(settled)
             if late:
                 self._late += late
                 self._wake()

@@ -142,6 +142,7 @@ class Leader:
             wake=writer.wake,
         )
         writer.serve(self.desk)
+        balancer.attach(self.desk)
         balancer.after_pump = Prefetcher(self.desk, store, config.prefetch)
         self.workers = Workers(
             balancer,
@@ -208,6 +209,7 @@ class Leader:
             )
             drained.cancel()
         await _cancel([writing])
+        await self.writer.aclose()
         store.write_behind(None)
         with contextlib.suppress(StoreError):
             store.close()
@@ -221,12 +223,15 @@ class Leader:
         inbox = Taker(
             self.redis, keys, keys.inbox, token=self.lease.token, rows=keys.tasks, wait=wait
         )
-        while True:
-            await balancer.room()
-            room = min(BATCH, self.options.backlog - balancer.outstanding)
-            rows = await inbox.take_texts(room)  # an id without a row (trimmed) is skipped
-            if rows:
-                balancer.adopt(store.adopt(rows, balancer.now()))
+        try:
+            while True:
+                await balancer.room()
+                room = min(BATCH, self.options.backlog - balancer.outstanding)
+                rows = await inbox.take_texts(room)  # an id without a row (trimmed) is skipped
+                if rows:
+                    balancer.adopt(store.adopt(rows, balancer.now()))
+        finally:
+            inbox.close()
 
     async def _report_forever(self, interval: float) -> None:
         """Store the report every `interval` seconds; step down if the server restarted."""

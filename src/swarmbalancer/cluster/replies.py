@@ -21,6 +21,7 @@ from swarmbalancer.cluster.connect import TRANSIENT
 from swarmbalancer.cluster.entries import decode_objects
 from swarmbalancer.cluster.handle import RemoteHandle
 from swarmbalancer.cluster.keys import SwarmKeys
+from swarmbalancer.cluster.link import Link, first_error
 from swarmbalancer.errors import TaskRejected
 
 log = logging.getLogger("swarmbalancer.cluster")
@@ -124,6 +125,13 @@ class Replies:
             )
 
     async def _read(self) -> None:
+        link = Link(self._client)  # a connection of its own: no redis-py machinery per pop
+        try:
+            await self._read_on(link)
+        finally:
+            await link.aclose()
+
+    async def _read_on(self, link: Link) -> None:
         loop = asyncio.get_running_loop()
         next_check = 0.0
         pause = 0.05
@@ -134,10 +142,10 @@ class Replies:
                 continue
             self._blocked = True
             try:
-                got = await self._client.blmpop(
-                    BLOCK_SECONDS, 1, self._key, direction="LEFT", count=BATCH
-                )
+                pop = ("BLMPOP", BLOCK_SECONDS, 1, self._key, "LEFT", "COUNT", BATCH)
+                (got,) = await link.call(pop, wait=BLOCK_SECONDS)
                 self._blocked = False
+                first_error([got])
                 if self._foreign and loop.time() >= next_check and not self._stopping.is_set():
                     next_check = loop.time() + BLOCK_SECONDS
                     await self.adopt(list(self._foreign))

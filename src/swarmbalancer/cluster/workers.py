@@ -94,13 +94,16 @@ class Workers:
         """Take `events` (up to 1000 at a time, blocking while there are none) and apply them
         in order."""
         events = Taker(self._redis, self.keys, self.keys.events, token=self._token, wait=wait)
-        while True:
-            taken = await events.take()
-            if taken:
-                try:
-                    await self.apply(taken)
-                except UNREACHABLE as exc:  # a registration not read: the next check adds it
-                    log.warning("events: %s", exc)
+        try:
+            while True:
+                taken = await events.take()
+                if taken:
+                    try:
+                        await self.apply(taken)
+                    except UNREACHABLE as exc:  # a registration not read: the next check adds it
+                        log.warning("events: %s", exc)
+        finally:
+            events.close()
 
     async def apply(self, events: list[dict[str, Any]]) -> None:
         for event in events:

@@ -1,14 +1,14 @@
 """The leader's writes to Redis, in order, one round trip at a time, off the event loop's path.
 
-Each round trip is one pipeline: the journal (`flush.lua`: the rows of tasks that changed,
-finished ids, replies, the report), then the hand-outs queued meanwhile (`lease.lua`: new
-leases, revocations, voided ready lists, the count of discarded outcomes). The journal goes
-first, so a task's row says running before a worker can take its
-lease. The scripts are called by SHA (EVALSHA) without redis-py's per-pipeline script check, and
-loaded again when the server has lost them (a restart). A round trip that fails on the network
-is sent again, the same, until it goes; one refused because the leader lease passed to another
-process ends the writer (`LeaseLost`): every script checks the token, so nothing is written
-after that.
+Each round trip is one write of two script calls, on a connection of the writer's own (a
+`Link`): the journal (`flush.lua`: the rows of tasks that changed, finished ids, replies, the
+report), then the hand-outs queued meanwhile (`lease.lua`: new leases, revocations, voided
+ready lists, the count of discarded outcomes). The journal goes first, so a task's row says
+running before a worker can take its lease. The scripts are called by SHA (EVALSHA), and loaded
+again when the server has lost them (a restart). A round trip that fails on the network is
+sent again, marked as a repeat (`JournalBatch.resent`), until it goes; one refused because the
+leader lease passed to another process ends the writer (`LeaseLost`): every script checks the
+token, so nothing is written after that.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from swarmbalancer.cluster.agents import LeaseDesk, LeaseLost, lease_lost
+from swarmbalancer.cluster.link import Link, first_error
 from swarmbalancer.cluster.scripts import source
 from swarmbalancer.store.redis_store import RedisStore
 
@@ -46,6 +47,7 @@ class Writer:
         self._epoch = epoch
         self._on_lost = on_lost
         self._desk: LeaseDesk | None = None
+        self._link = Link(redis)
         self._flush_sha = _sha(redis, "flush")
         self._lease_sha = _sha(redis, "lease")
         self._wake = asyncio.Event()
@@ -69,6 +71,9 @@ class Writer:
     async def run_forever(self) -> None:
         while True:
             await self._wake.wait()
+            # one loop turn first: what the wake-up's own loop turn queues after it (the leases
+            # ahead, issued just after a dispatch) goes in this round trip, not the next
+            await asyncio.sleep(0)
             self._wake.clear()
             await self._write()
             if not self._wake.is_set():
@@ -81,33 +86,40 @@ class Writer:
         if batch is None and handout is None:
             return
         token = store.lease.token
-        delay = 0.05
+        commands: list[tuple[Any, ...]] = [
+            ("EVALSHA", self._flush_sha, len(store.flush_keys), *store.flush_keys, *args)
+            for args in (batch.calls if batch is not None else ())
+        ]
+        if handout is not None:
+            commands.append(
+                (
+                    "EVALSHA",
+                    self._lease_sha,
+                    3,
+                    keys.leader,
+                    keys.leases,
+                    keys.counters,
+                    token,
+                    self._epoch,
+                    "\n".join(handout.leases),
+                    "\n".join(handout.revoked),
+                    "\n".join(handout.voided),
+                    handout.late,
+                    "\n".join(handout.withdrawn),
+                )
+            )
+        delay, load = 0.05, False
         while True:
             try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for args in batch.calls if batch is not None else ():
-                        pipe.evalsha(
-                            self._flush_sha, len(store.flush_keys), *store.flush_keys, *args
-                        )
-                    if handout is not None:
-                        pipe.evalsha(
-                            self._lease_sha,
-                            3,
-                            keys.leader,
-                            keys.leases,
-                            keys.counters,
-                            token,
-                            self._epoch,
-                            "\n".join(handout.leases),
-                            "\n".join(handout.revoked),
-                            "\n".join(handout.voided),
-                            handout.late,
-                            "\n".join(handout.withdrawn),
-                        )
-                    results = await pipe.execute()
+                if load:  # the server restarted: its script cache is empty
+                    loads = [("SCRIPT", "LOAD", source(name)) for name in ("flush", "lease")]
+                    first_error(await self._link.call(*loads))
+                    load = False
+                results = await self._link.call(*commands)
+                first_error(results)
                 break
             except NoScriptError:
-                await self._load_scripts()
+                load = True
             except ResponseError as exc:
                 if lease_lost(exc):
                     store.lease.lost.set()
@@ -116,14 +128,20 @@ class Writer:
                 raise
             except RedisError as exc:  # the server is unreachable: the lease decides
                 log.warning("writing to redis: %s; trying again in %.2fs", exc, delay)
+                if batch is not None:
+                    batch.resent()  # it may have run: no reply is pushed twice
+                    commands[: len(batch.calls)] = [
+                        ("EVALSHA", self._flush_sha, len(store.flush_keys), *store.flush_keys, *a)
+                        for a in batch.calls
+                    ]
                 await asyncio.sleep(delay)
                 delay = min(1.0, delay * 2)
         if batch is not None:
             store.trimmed(batch, results)
 
-    async def _load_scripts(self) -> None:
-        for name in ("flush", "lease"):
-            await self._redis.script_load(source(name))
+    async def aclose(self) -> None:
+        """Close its connection (the writer has stopped)."""
+        await self._link.aclose()
 
 
 def _sha(redis: AsyncRedis, name: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from swarmbalancer.errors import TaskRejected
 
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_string = json.encoder.encode_basestring_ascii
 
 
 def encode_payload(payload: Any, limit: int) -> str:
@@ -24,6 +25,13 @@ def encode_payload(payload: Any, limit: int) -> str:
 
 def encode_result(result: Any) -> tuple[str | None, str | None]:
     """A handler's result as JSON, or (None, why) when it cannot be stored as JSON."""
+    kind = type(result)
+    if result is None:
+        return "null", None
+    if kind is int:  # what the encoder writes for these, without its per-call set-up
+        return int.__repr__(result), None
+    if kind is str:
+        return _string(result), None
     try:
         return _encode(result), None
     except (TypeError, ValueError) as exc:

@@ -46,7 +46,7 @@ from swarmbalancer.errors import LeaseHeld, StoreError, TaskRejected
 from swarmbalancer.model import Task, TaskState
 from swarmbalancer.policies.levels import LevelQueue
 from swarmbalancer.store.codec import encode_payload, encode_result
-from swarmbalancer.store.journal import JournalStore, label
+from swarmbalancer.store.journal import LABELS, JournalStore
 from swarmbalancer.store.memory import MemoryStore
 from swarmbalancer.store.record import TaskRecord
 
@@ -56,8 +56,13 @@ log = logging.getLogger(__name__)
 #: pipeline, so no single script holds the server for long.
 FLUSH_CHUNK = 5000
 
+#: The index in a `flush.lua` call's ARGV of its flag "may repeat an earlier call".
+RESENT_ARG = 5
+
 _FINISHED = frozenset({TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED})
 _LEASE_LOST = "LEASELOST"
+#: How far the caller's clock may drift from Unix time before `adopt` reads the offset afresh.
+_SLACK = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,12 @@ class JournalBatch:
     calls: list[list[Any]]
     wall: float
     trim: int
+
+    def resent(self) -> None:
+        """Mark the calls as sent again (an earlier send may have run): flush.lua then pushes
+        no reply whose task was finished already."""
+        for args in self.calls:
+            args[RESENT_ARG] = "1"
 
 
 class RedisConfigWarning(RuntimeWarning):
@@ -222,7 +233,7 @@ class RedisStore(JournalStore):
         (its payload's JSON is then taken from it, not encoded again). Rows that are not
         waiting, or whose task is already live here, are skipped (a requeue or a push seen
         twice)."""
-        wall = time.time()
+        wall = now - self._offset(now)
         out: list[Task] = []
         for item in rows:
             row, text = item if isinstance(item, tuple) else (item, None)
@@ -239,6 +250,20 @@ class RedisStore(JournalStore):
             self._keep_row(task, row, text)
             out.append(task)
         return out
+
+    def _offset(self, now: float) -> float:
+        """The caller's clock minus Unix time, kept while it holds to within `_SLACK`: read
+        afresh each time, it jitters by microseconds, and tasks adopted later could then sit
+        earlier on the caller's clock than tasks of the same client adopted before them (a
+        queue keeps its arrival-ordered fast lane only while arrivals never go back)."""
+        offset = now - time.time()
+        if abs(offset - self._clock_offset) > _SLACK:
+            self._clock_offset = offset
+        return self._clock_offset
+
+    _clock_offset = float("inf")
+    #: a write failed on the network (it may have run): the next calls may repeat it
+    _uncertain = False
 
     def payload_json(self, task_id: str) -> str:
         """An open task's payload as the JSON text its row holds (what a worker gets)."""
@@ -319,6 +344,7 @@ class RedisStore(JournalStore):
         trim = self._purge_batch if self._purge_due(wall) else 0
         report = self._report
         calls = self._flush_args(wall, shift, trim)
+        self._uncertain = True  # until this write is known to have gone (or not run)
         try:
             if len(calls) == 1:
                 results = [self._flush_script(keys=self._flush_keys, args=calls[0])]
@@ -331,6 +357,7 @@ class RedisStore(JournalStore):
             raise self.fenced(exc) from None
         except RedisError as exc:
             raise StoreError(f"{self.where}: cannot write ({exc})") from exc
+        self._uncertain = False
         if report is not None and report is self._report:
             self._report = None
         if trim:
@@ -361,8 +388,10 @@ class RedisStore(JournalStore):
         lines: list[str] = []
         keys: list[str] = []
         replies: dict[str, list[str]] = {}
+        wall_text = repr(wall)
+        labels = LABELS
         for task_id, task in self._dirty.items():
-            state = label(task)
+            state = labels.get(task.state, "waiting")
             stamp = (task, task.seq, task.priority, task.submitted_at, task.deadline, task.estimate)
             found = kept.get(task_id)
             if found is not None and found[0] == stamp:
@@ -381,7 +410,7 @@ class RedisStore(JournalStore):
                         error = why
                     else:
                         result = text
-                row = parts.row(state, task.attempt, result, error, wall)
+                row = parts.finished(state, task.attempt, result, error, wall_text)
                 lines.append(("d" if state == "failed" else "f") + row)
                 client = clients.get(task_id)
                 if client is not None:
@@ -407,7 +436,8 @@ class RedisStore(JournalStore):
     ) -> list[Any]:
         report = (self._report or "") if first else ""
         args: list[Any] = [self.lease.token, repr(float(self._retention)), trim if first else 0]
-        args += (report, "\n".join(lines), len(keys) // 2, len(replies))
+        resent = "1" if self._uncertain else "0"
+        args += (report, "\n".join(lines), resent, len(keys) // 2, len(replies))
         args += keys
         for client, entries in replies.items():
             args += (client, "\n".join(entries))

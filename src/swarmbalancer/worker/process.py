@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from swarmbalancer.cluster.connect import TRANSIENT, connect, durability_warnings, split_store_url
 from swarmbalancer.cluster.keys import SwarmKeys
+from swarmbalancer.cluster.link import Link, first_error
 from swarmbalancer.worker.attempt import parse_entries
 from swarmbalancer.worker.membership import Heartbeat, Membership
 from swarmbalancer.worker.options import WorkerOptions
@@ -108,6 +109,25 @@ class Worker:
         """Fill free slots from the ready list until drained and deregistered."""
         ready = self.keys.ready(self.agent_id)
         capacity = self.options.capacity
+        link = Link(client)  # a connection of its own: no redis-py machinery per take
+        try:
+            await self._take_with(
+                link, ready, capacity, client, runner, reporter, membership, heart
+            )
+        finally:
+            await link.aclose()
+
+    async def _take_with(
+        self,
+        link: Link,
+        ready: str,
+        capacity: int,
+        client: Redis,
+        runner: Runner,
+        reporter: Reporter,
+        membership: Membership,
+        heart: Heartbeat,
+    ) -> None:
         while True:
             self._freed.clear()  # before reading `busy`: a slot freed from now on wakes us
             free = capacity - runner.busy
@@ -119,9 +139,11 @@ class Worker:
                 continue
             try:
                 if self.draining:
-                    got = await client.lmpop(1, ready, direction="LEFT", count=free)
+                    (got,) = await link.call(("LMPOP", 1, ready, "LEFT", "COUNT", free))
                 else:
-                    got = await client.blmpop(BLOCK_SECONDS, 1, ready, direction="LEFT", count=free)
+                    pop = ("BLMPOP", BLOCK_SECONDS, 1, ready, "LEFT", "COUNT", free)
+                    (got,) = await link.call(pop, wait=BLOCK_SECONDS)
+                first_error([got])
             except TRANSIENT as exc:
                 await self._wait_out("take", exc)
                 continue

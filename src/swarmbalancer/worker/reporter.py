@@ -8,10 +8,11 @@ import asyncio
 import logging
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from swarmbalancer.cluster.connect import TRANSIENT
 from swarmbalancer.cluster.keys import SwarmKeys
+from swarmbalancer.cluster.link import Link, first_error
 from swarmbalancer.cluster.scripts import async_script
 
 log = logging.getLogger("swarmbalancer.worker")
@@ -25,6 +26,8 @@ class Reporter:
 
     def __init__(self, client: Redis, keys: SwarmKeys, agent_id: str) -> None:
         self._script = async_script(client, "report")
+        self._sha: str = str(self._script.sha)
+        self._link = Link(client)  # a connection of its own: no redis-py machinery per report
         self._keys = [keys.leases, keys.outcomes, keys.counters]
         self._agent_id = agent_id
         self._pending: list[str] = []
@@ -51,6 +54,12 @@ class Reporter:
 
     async def run(self) -> None:
         """Send batches for as long as the worker lives."""
+        try:
+            await self._run()
+        finally:
+            await self._link.aclose()
+
+    async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -63,8 +72,13 @@ class Reporter:
     async def _send(self, outcomes: list[str]) -> None:
         pause = 0.05
         while True:
+            call = ("EVALSHA", self._sha, len(self._keys), *self._keys, self._agent_id, *outcomes)
             try:
-                kept = await self._script(keys=self._keys, args=[self._agent_id, *outcomes])
+                (kept,) = await self._link.call(call)
+                if isinstance(kept, NoScriptError):  # the server restarted: load it again
+                    first_error(await self._link.call(("SCRIPT", "LOAD", self._script.script)))
+                    continue
+                first_error([kept])
             except (RedisError, OSError) as exc:
                 # if the server ran the script before the connection broke, sending again
                 # finds the leases gone: those outcomes count as late, none is recorded twice.

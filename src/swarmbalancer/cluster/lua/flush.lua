@@ -17,13 +17,18 @@
 -- ARGV[5]  the rows, one per line ("\n"; compact JSON never holds a raw newline): a kind
 --          letter then the row, whose first field is "id": "o" open (waiting or running),
 --          "f" finished (done or cancelled: ZADD finished), "d" dead (failed: ZADD dead)
--- ARGV[6]  K, the number of idempotency pairs;  ARGV[7]  C, the number of client groups
+-- ARGV[6]  "1" when this call may repeat one that ran already (the caller sent it again, its
+--          reply lost on the network, or a write failed before it), else "0"
+-- ARGV[7]  K, the number of idempotency pairs;  ARGV[8]  C, the number of client groups
 -- then K pairs   (idempotency key, task id): HSETNX idem (new tasks' keys)
 -- then C pairs   (client id, its reply entries one per line): RPUSH reply:<client>; an entry is
 --                {"id", "state", "result", "error", "attempt"} (wire formats), "id" first. An
---                entry goes out only when its row entered finished or dead in this call: a
---                call sent again (its first reply lost on the network) pushes no reply twice.
+--                entry goes out only when its row entered finished or dead in this call: in a
+--                call that may repeat another (ARGV[6]), an entry whose row was in finished or
+--                dead already is not pushed, so no reply goes out twice.
 --
+-- Lines are split with plain finds (Lua's pattern matcher walks a batch char by char, and a
+-- batch is tens of kilobytes).
 -- Trimming takes the oldest ids whose time is past retention from finished and from dead,
 -- deletes their rows, and their idem entries when the key still names them. Returns the number
 -- of rows trimmed. An error starting with LEASELOST when the lease is not the caller's.
@@ -51,41 +56,61 @@ local function id_of(text)
   return string.match(text, '^{"id":"([^"\\]*)"') or cjson.decode(text).id
 end
 
+local find, sub, byte = string.find, string.sub, string.byte
+
+-- each line of a text, in order (plain finds: no pattern matching)
+local function each_line(text, visit)
+  local at, size = 1, #text
+  while at <= size do
+    local stop = find(text, '\n', at, true) or size + 1
+    if stop > at then
+      visit(at, stop - 1)
+    end
+    at = stop + 1
+  end
+end
+
+local resent = ARGV[6] == '1'
 local fields, done, failed, fresh = {}, {}, {}, {}
-for line in string.gmatch(ARGV[5], '[^\n]+') do
-  local kind, row = string.sub(line, 1, 1), string.sub(line, 2)
+local F, D = byte('f'), byte('d')
+local rows = ARGV[5]
+each_line(rows, function(first, last)
+  local kind, row = byte(rows, first), sub(rows, first + 1, last)
   local id = id_of(row)
   fields[#fields + 1] = id
   fields[#fields + 1] = row
-  if kind == 'f' or kind == 'd' then
+  if kind == F or kind == D then
     local zset, list = finished, done
-    if kind == 'd' then
+    if kind == D then
       zset, list = dead, failed
     end
-    -- finished by this call, not by an earlier one this call repeats: its reply goes out
-    fresh[id] = not redis.call('ZSCORE', zset, id)
+    if resent then
+      -- finished by this call, not by an earlier one this call repeats: its reply goes out
+      fresh[id] = not redis.call('ZSCORE', zset, id)
+    end
     list[#list + 1] = now
     list[#list + 1] = id
   end
-end
+end)
 flush_calls('HSET', tasks, fields)
 flush_calls('ZADD', finished, done)
 flush_calls('ZADD', dead, failed)
-local nkeys, ngroups = tonumber(ARGV[6]), tonumber(ARGV[7])
-local i = 8
+local nkeys, ngroups = tonumber(ARGV[7]), tonumber(ARGV[8])
+local i = 9
 for _ = 1, nkeys do
   redis.call('HSETNX', idem, ARGV[i], ARGV[i + 1])
   i = i + 2
 end
-local prefix = string.sub(KEYS[1], 1, #KEYS[1] - #'leader')
+local prefix = sub(KEYS[1], 1, #KEYS[1] - #'leader')
 local ttl = math.max(1, math.ceil(retention))
 for _ = 1, ngroups do
-  local key, entries = prefix .. 'reply:' .. ARGV[i], {}
-  for entry in string.gmatch(ARGV[i + 1], '[^\n]+') do
-    if fresh[id_of(entry)] then
+  local key, text, entries = prefix .. 'reply:' .. ARGV[i], ARGV[i + 1], {}
+  each_line(text, function(first, last)
+    local entry = sub(text, first, last)
+    if not resent or fresh[id_of(entry)] then
       entries[#entries + 1] = entry
     end
-  end
+  end)
   for j = 1, #entries, STEP do
     redis.call('RPUSH', key, unpack(entries, j, math.min(j + STEP - 1, #entries)))
   end

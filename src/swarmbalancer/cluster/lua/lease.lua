@@ -32,10 +32,18 @@ local epoch = ARGV[2]
 local prefix = string.sub(KEYS[1], 1, #KEYS[1] - #'leader')
 local STEP = 500 -- values per command: few calls, well within Lua's stack
 
+local find, sub = string.find, string.sub
+
+-- the lines of a text, in order (plain finds: Lua's pattern matcher walks a batch of tens of
+-- kilobytes char by char)
 local function lines(text)
-  local out = {}
-  for line in string.gmatch(text, '[^\n]+') do
-    out[#out + 1] = line
+  local out, at, size = {}, 1, #text
+  while at <= size do
+    local stop = find(text, '\n', at, true) or size + 1
+    if stop > at then
+      out[#out + 1] = sub(text, at, stop - 1)
+    end
+    at = stop + 1
   end
   return out
 end
@@ -44,21 +52,30 @@ for _, agent in ipairs(lines(ARGV[5])) do
   redis.call('DEL', prefix .. 'ready:' .. agent)
 end
 local held, ready, order = {}, {}, {}
-for line in string.gmatch(ARGV[3], '[^\n]+') do
-  local agent, lease, entry = string.match(line, '^(%S+) (%S+) (.*)$')
-  local task = string.match(entry, '^{"task":"([^"\\]*)"')
-  if not task then
-    task = cjson.decode(entry).task
+local text = ARGV[3]
+local at, size = 1, #text
+while at <= size do
+  local stop = find(text, '\n', at, true) or size + 1
+  local space = find(text, ' ', at, true)
+  local space2 = space and find(text, ' ', space + 1, true)
+  if space2 and space2 < stop then
+    local agent, lease = sub(text, at, space - 1), sub(text, space + 1, space2 - 1)
+    local entry = sub(text, space2 + 1, stop - 1)
+    local task = string.match(entry, '^{"task":"([^"\\]*)"')
+    if not task then
+      task = cjson.decode(entry).task
+    end
+    held[#held + 1] = lease
+    held[#held + 1] = agent .. ' ' .. task .. ' ' .. epoch
+    local list = ready[agent]
+    if not list then
+      list = {}
+      ready[agent] = list
+      order[#order + 1] = agent
+    end
+    list[#list + 1] = entry
   end
-  held[#held + 1] = lease
-  held[#held + 1] = agent .. ' ' .. task .. ' ' .. epoch
-  local list = ready[agent]
-  if not list then
-    list = {}
-    ready[agent] = list
-    order[#order + 1] = agent
-  end
-  list[#list + 1] = entry
+  at = stop + 1
 end
 for j = 1, #held, 2 * STEP do
   redis.call('HSET', KEYS[2], unpack(held, j, math.min(j + 2 * STEP - 1, #held)))
