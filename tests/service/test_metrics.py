@@ -123,6 +123,28 @@ def test_tasks_are_counted_and_timed_by_tenant_agent_and_level_with_tenants_capp
     asyncio.run(main())
 
 
+def test_tenants_keep_their_labels_in_submission_order_whatever_order_tasks_finish_in() -> None:
+    async def main() -> None:
+        async with serving(ServeSettings(max_tenant_labels=2)) as (_, client):
+            await register(client, "a1", capacity=1)
+            await register(client, "a2", capacity=1)
+            # t1 and t3 are submitted first; a1 finishes t3 and t4 before a2 starts on t1
+            plan = [("t1", "a2"), ("t3", "a1"), ("t4", "a1"), ("t2", "a2")]
+            ids = []
+            for n, (tenant, agent) in enumerate(plan):
+                body = {"payload": {"n": n}, "tenant": tenant, "affinity": [agent]}
+                ids.append((await client.post("/v1/tasks", json=body)).json()["id"])
+            await http_agent(client, "a1", doubled, count=2)
+            await http_agent(client, "a2", doubled, count=2)
+            for task_id in ids:
+                await client.get(f"/v1/tasks/{task_id}?wait=5")
+            after = await scrape(client)
+            sojourn = by_label(after, "swarmbalancer_task_sojourn_seconds_count", "tenant")
+            assert sojourn == {"t1": 1, "t3": 1, "other": 2}
+
+    asyncio.run(main())
+
+
 @given(st.integers(0, 5), st.lists(st.one_of(st.none(), st.text(max_size=3)), max_size=40))
 def test_a_label_cap_keeps_the_first_values_seen_and_maps_each_value_for_good(
     limit: int, values: list[str | None]

@@ -56,16 +56,24 @@ def record_view(record: TaskRecord) -> dict[str, Any]:
 class TaskBook:
     """Handles by task id: every unfinished one, plus the newest `keep_finished` finished."""
 
-    def __init__(self, keep_finished: int, on_done: Callable[[TaskHandle], None]) -> None:
+    def __init__(
+        self,
+        keep_finished: int,
+        on_done: Callable[[TaskHandle], None],
+        on_add: Callable[[TaskHandle], None] | None = None,
+    ) -> None:
         self._keep = keep_finished
         self._live: dict[str, TaskHandle] = {}
         self._finished: OrderedDict[str, TaskHandle] = OrderedDict()
         self._on_done = on_done
+        self._on_add = on_add
 
     def add(self, handle: TaskHandle) -> bool:
         """Track a handle; False when it is already tracked (a repeated key or task id)."""
         if handle.id in self._live or handle.id in self._finished:
             return False
+        if self._on_add is not None:
+            self._on_add(handle)
         if handle.done():
             self._finish(handle)
         else:

@@ -31,7 +31,9 @@ class Service:
         self.metrics = ServiceMetrics(
             self.balancer, max_agents=settings.max_agents, max_tenants=settings.max_tenant_labels
         )
-        self.book = TaskBook(settings.keep_finished, self.metrics.task_ended)
+        self.book = TaskBook(
+            settings.keep_finished, self.metrics.task_ended, self.metrics.task_accepted
+        )
         self.feed = LiveFeed(self, interval=settings.event_interval)
         self.tickets = StreamTickets()
         #: set as the server begins to shut down: open event streams end at once

@@ -4,8 +4,8 @@ Counters and gauges are read from the balancer at scrape time (its report and it
 they can never drift from `GET /v1/report`; the latency histograms are observed as each task
 ends. Label sets are bounded: `priority` by the five levels, `outcome` and `state` by their few
 values, `model` by `MAX_MODELS` (metrics/usage.py), and `agent` and `tenant` by `LabelCap`: the
-first `max_agents` agent ids and the first `max_tenant_labels` tenants seen keep their own label,
-later ones share `other` (a task without a tenant has `tenant=""`).
+first `max_agents` agent ids seen and the first `max_tenant_labels` tenants submitted keep their
+own label, later ones share `other` (a task without a tenant has `tenant=""`).
 """
 
 from __future__ import annotations
@@ -199,6 +199,11 @@ class ServiceMetrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+
+    def task_accepted(self, handle: TaskHandle) -> None:
+        """Give a new task's tenant its label now: tenants keep their own label in the order
+        their first task was submitted, whatever order tasks finish in."""
+        self.tenants(handle.task.tenant)
 
     def task_ended(self, handle: TaskHandle) -> None:
         """Observe a finished task's latencies (a cancelled one only ends, it is not timed)."""
