@@ -248,8 +248,13 @@ class Coordinator(Binding, Lifecycle):
             agent = self.store.agent(agent_id)
         except KeyError:
             return None
+        return self._next_of(agent, now)
+
+    def _next_of(self, agent: AgentState, now: float) -> Task | None:
+        """`next_for` an agent already looked up."""
         if agent.in_flight >= agent.spec.capacity:
             return None
+        agent_id = agent.id
         return self._take(agent, now, agent_id in self._unhealthy and self._gated(agent_id, now))
 
     def finish(
@@ -329,11 +334,9 @@ class Coordinator(Binding, Lifecycle):
         assert agent_id is not None, "finish() of a task that is not running"
         agent = self.store.agent(agent_id)
         self._succeeded(agent, task, now, duration, result)
-        if agent.draining or agent_id in self._unhealthy:
-            return self.next_for(agent_id, now)  # it may have been retired just now
-        if agent.in_flight >= agent.spec.capacity:
-            return None
-        return self._take(agent, now, False)
+        if agent.draining:  # it may have been retired just now: look it up again
+            return self.next_for(agent_id, now)
+        return self._next_of(agent, now)
 
     def _succeeded(
         self, agent: AgentState, task: Task, now: float, duration: float | None, result: Any
