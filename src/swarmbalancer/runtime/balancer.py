@@ -89,7 +89,6 @@ class Balancer(Worker, Submission, Durability):
         self._ids = itertools.count(1)
         self._streak = 0
         self._streak_limit = _SUBMIT_STREAK
-        self._slots = 0  # the registered agents' capacity, all together
         self._store = self._coord.store
         self._durable = self._store.durable
         self._flushed = []
@@ -216,8 +215,7 @@ class Balancer(Worker, Submission, Durability):
         )
         self._coord.add_agent(spec, self._now())
         self._handlers[agent_id] = (handler, is_async)
-        self._slots += capacity
-        self._streak_limit = max(_SUBMIT_STREAK, self._slots)
+        self._size_streak()
         if not is_async:
             self._plain_capacity += capacity
         self._pump()
@@ -230,9 +228,14 @@ class Balancer(Worker, Submission, Durability):
         if existing.draining:
             raise AgentError(f"agent_id: {agent_id!r} is already being removed")
         self._coord.remove_agent(agent_id, self._now())
-        self._slots -= existing.spec.capacity
-        self._streak_limit = max(_SUBMIT_STREAK, self._slots)
+        self._size_streak()
         self._pump()
+
+    def _size_streak(self) -> None:
+        """One submit per slot of the agents taking work (at least `_SUBMIT_STREAK`) before a
+        burst lets the loop run."""
+        slots = sum(a.spec.capacity for a in self._coord.store.agents() if not a.draining)
+        self._streak_limit = max(_SUBMIT_STREAK, slots)
 
     def _agent(self, agent_id: object) -> Any:
         if not isinstance(agent_id, str):

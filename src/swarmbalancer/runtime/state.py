@@ -56,7 +56,6 @@ class BalancerState:
     _ids: itertools.count[int]
     _streak: int  # submits since the last one that let the loop run
     _streak_limit: int  # submits in a row before one lets the loop run
-    _slots: int  # the registered agents' capacity, all together
     _store: Store
     _durable: bool
     _flushed: list[asyncio.Future[None]]  # submits waiting for the next flush
