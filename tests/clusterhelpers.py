@@ -14,6 +14,7 @@ from typing import Any
 
 from redis.client import Redis
 
+from swarmbalancer.cluster.agents import LeaseDesk
 from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.cluster.rows import new_row
 from swarmbalancer.model import Task
@@ -37,6 +38,20 @@ for i = 2, #ARGV do
 end
 return accepted
 """
+
+
+def lease_desk(swarm: str = "d") -> LeaseDesk:
+    """A LeaseDesk for tests that make no Redis call: a fixed token and tag, no payloads, time 0."""
+    return LeaseDesk(
+        None,  # type: ignore[arg-type]  # no Redis call is made here
+        SwarmKeys(swarm),
+        token="tok",
+        tag="t.",
+        payload_of=lambda task_id: "null",
+        clock=lambda: 0.0,
+        timeout=lambda: None,
+        wake=lambda: None,
+    )
 
 
 def submit(

@@ -8,26 +8,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from clusterhelpers import lease_desk
 from store.contract import task
-from swarmbalancer.cluster.agents import Direct, LeaseDesk, WorkerLost
+from swarmbalancer.cluster.agents import Direct, WorkerLost
 from swarmbalancer.cluster.keys import SwarmKeys
 
 
-def desk() -> LeaseDesk:
-    return LeaseDesk(
-        None,  # type: ignore[arg-type]  # no Redis call is made here
-        SwarmKeys("d"),
-        token="tok",
-        tag="t.",
-        payload_of=lambda task_id: "null",
-        clock=lambda: 0.0,
-        timeout=lambda: None,
-        wake=lambda: None,
-    )
-
-
 def test_a_direct_attempt_on_a_lease_ahead_takes_that_lease_and_waits_for_its_outcome() -> None:
-    d = desk()
+    d = lease_desk()
     t = task("a")
     d.prefetch("w", t)
     (lease_ahead,) = [lease for lease, _ in d.ahead["w"].values()]
@@ -39,7 +27,7 @@ def test_a_direct_attempt_on_a_lease_ahead_takes_that_lease_and_waits_for_its_ou
 
 
 def test_an_outcome_that_came_before_its_task_started_is_handed_to_the_direct_attempt() -> None:
-    d = desk()
+    d = lease_desk()
     t = task("a")
     d.prefetch("w", t)
     (lease_id,) = [lease for lease, _ in d.ahead["w"].values()]
@@ -50,7 +38,7 @@ def test_an_outcome_that_came_before_its_task_started_is_handed_to_the_direct_at
 
 
 def test_a_withdrawn_lease_ahead_whose_outcome_came_counts_it_late() -> None:
-    d = desk()
+    d = lease_desk()
     t = task("a")
     d.prefetch("w", t)
     (lease_id,) = [lease for lease, _ in d.ahead["w"].values()]
@@ -62,7 +50,7 @@ def test_a_withdrawn_lease_ahead_whose_outcome_came_counts_it_late() -> None:
 
 
 def test_a_lost_worker_hands_its_direct_attempts_to_on_lost_and_revokes_every_lease() -> None:
-    d = desk()
+    d = lease_desk()
     lost: list[tuple[list[tuple[str, Direct]], BaseException]] = []
     d.on_lost = lambda attempts, error: lost.append((attempts, error))
     running, ahead, other = task("r"), task("a"), task("o")
@@ -79,7 +67,7 @@ def test_a_lost_worker_hands_its_direct_attempts_to_on_lost_and_revokes_every_le
 
 def test_a_resolved_outcome_is_what_the_tasks_handler_gets_from_its_next_lease() -> None:
     async def main() -> None:
-        d = desk()
+        d = lease_desk()
         t = task("a")
         lease_id, _ = d.begin("w", t, 0.0)
         outcome: dict[str, Any] = {"lease": lease_id, "ok": False, "error": "boom"}
@@ -96,7 +84,7 @@ def test_a_resolved_outcome_is_what_the_tasks_handler_gets_from_its_next_lease()
 
 
 def test_a_stop_revokes_the_leases_of_the_direct_attempts_still_waiting() -> None:
-    d = desk()
+    d = lease_desk()
     first, _ = d.begin("w", task("a"), 0.0)
     second, _ = d.begin("w", task("b"), 0.0)
     d.ended("w", first, revoke=False)  # settled
@@ -130,7 +118,7 @@ def test_leases_queued_in_the_loop_turn_of_a_wake_up_go_in_the_same_round_trip()
         )
         writer = Writer(redis, store, lambda: 0.0, epoch=1, on_lost=lambda: None)
         writer._link = Link()  # type: ignore[assignment]
-        d = desk()
+        d = lease_desk()
         d._wake = writer.wake
         writer.serve(d)
         running = asyncio.create_task(writer.run_forever())

@@ -87,20 +87,11 @@ def test_without_prefetch_nothing_is_leased_ahead() -> None:
 def test_a_lost_workers_leases_ahead_are_forgotten_without_failing_any_attempt() -> None:
     import asyncio
 
-    from swarmbalancer.cluster.agents import LeaseDesk, WorkerLost
-    from swarmbalancer.cluster.keys import SwarmKeys
+    from clusterhelpers import lease_desk
+    from swarmbalancer.cluster.agents import WorkerLost
 
     async def main() -> None:
-        desk = LeaseDesk(
-            None,  # type: ignore[arg-type]  # no Redis call is made here
-            SwarmKeys("p"),
-            token="tok",
-            tag="t.",
-            payload_of=lambda task_id: "null",
-            clock=lambda: 0.0,
-            timeout=lambda: None,
-            wake=lambda: None,
-        )
+        desk = lease_desk("p")
         running, ahead = task("r"), task("a")
         _, attempt = desk.lease("w", running)
         desk.prefetch("w", ahead)

@@ -416,9 +416,9 @@ def test_an_unreachable_server_is_a_store_error(tmp_path: Path) -> None:
         open_store(f"redis://127.0.0.1:{free_port()}/0?swarm=x", _CFG)
 
 
-def test_a_flush_sent_twice_pushes_each_reply_once(
-    server: RedisServer, keys: SwarmKeys, r: Redis
-) -> None:
+def two_finished(server: RedisServer, keys: SwarmKeys, r: Redis) -> RedisStore:
+    """A store that adopted client c1's tasks t0 and t1, ran them on agent a, and finished t0
+    with "r0" and t1 failed, its flush not yet written."""
     store = open_at(server, keys)
     submit(r, keys, [1, 2], client="c1")
     rows_in = [json.loads(t) for t in r.hmget(keys.tasks, ["t0", "t1"]) if t is not None]
@@ -429,6 +429,13 @@ def test_a_flush_sent_twice_pushes_each_reply_once(
         store.claim("a", 0.0)
     store.ack("t0", 1.0, ok=True, result="r0")
     store.ack("t1", 1.0, ok=False, error="boom")
+    return store
+
+
+def test_a_flush_sent_twice_pushes_each_reply_once(
+    server: RedisServer, keys: SwarmKeys, r: Redis
+) -> None:
+    store = two_finished(server, keys, r)
     batch = store.take_journal(1.0)
     assert batch is not None
     sha = r.script_load(source("flush"))
@@ -447,16 +454,7 @@ def test_a_flush_whose_reply_was_lost_is_written_again_without_a_second_reply(
 ) -> None:
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    store = open_at(server, keys)
-    submit(r, keys, [1, 2], client="c1")
-    rows_in = [json.loads(t) for t in r.hmget(keys.tasks, ["t0", "t1"]) if t is not None]
-    store.add_agent(agent("a", capacity=2))
-    for t in store.adopt(rows_in, 0.0):
-        store.put(t)
-        store.enqueue("a", t, 0.0)
-        store.claim("a", 0.0)
-    store.ack("t0", 1.0, ok=True, result="r0")
-    store.ack("t1", 1.0, ok=False, error="boom")
+    store = two_finished(server, keys, r)
     script, sent = store._flush_script, []
 
     def reply_lost(**call: Any) -> Any:
