@@ -266,7 +266,7 @@ class Balancer(Worker, Submission, Durability):
 
         `deadline` is absolute on `now()` and must not be past; `within` is relative.
         """
-        loop = self._loop or self._check_running()
+        self._check_running()
         now = self._now()
         if (
             priority == "normal"
@@ -286,7 +286,7 @@ class Balancer(Worker, Submission, Durability):
             task = plain_task(
                 f"{self._prefix}-{next(self._ids)}", payload, self.config.max_retries, now
             )
-            handle = self._accept_plain(task, loop)
+            handle = self._accept(task)
         else:
             handle = await self._submit_task(
                 idempotency_key is not None or task_id is not None,
@@ -357,9 +357,9 @@ class Balancer(Worker, Submission, Durability):
         accepted: list[TaskHandle] = []
         try:
             if plain and not self._bounded:
-                loop, accept = self._check_running(), self._accept_plain
+                accept = self._accept
                 for task in tasks:  # each handle is kept as soon as its task is accepted
-                    accepted.append(accept(task, loop))
+                    accepted.append(accept(task))
                 tasks = []
                 handles = accepted
             for task in tasks:

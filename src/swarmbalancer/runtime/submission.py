@@ -3,7 +3,6 @@ and waiting for room under `maxQueueSize`."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,12 +16,9 @@ from swarmbalancer.runtime.registry import HandleRegistry
 class Submission(HandleRegistry):
     """What `submit`, `submit_many` and `map` share: making, checking and accepting tasks."""
 
-    def _check_running(self) -> asyncio.AbstractEventLoop:
-        """The running balancer's loop; NotRunning before `async with balancer:`."""
-        loop = self._loop
-        if loop is None:
+    def _check_running(self) -> None:
+        if self._loop is None:
             raise NotRunning("the balancer is not running: use `async with balancer:` first")
-        return loop
 
     def _make(self, payload: Any, now: float, **fields: Any) -> Task:
         """A validated task (not yet accepted) from submit's keywords; every bad field raises
@@ -107,16 +103,6 @@ class Submission(HandleRegistry):
             self._drained.clear()
         self._outstanding += 1
         return self._handle_for(task, loop)
-
-    def _accept_plain(self, task: Task, loop: asyncio.AbstractEventLoop) -> TaskHandle:
-        """`_accept` for a plain task (a generated id, no idempotency key) on the running
-        `loop`: the store cannot know it already."""
-        self._coord.submit(task, task.submitted_at)
-        if not self._outstanding:
-            self._drained.clear()
-        self._outstanding += 1
-        handle = self._handles[task.id] = TaskHandle.new(task, self, loop)
-        return handle
 
     async def _wait_for_space(self) -> None:
         limit = self.config.max_queue_size
