@@ -4,26 +4,36 @@
 UV := ./scripts/uv
 RUN := $(UV) run --frozen
 
-.PHONY: demo test services lint typecheck unit bench fmt fuzz
+.PHONY: demo test services native lint typecheck unit pure bench fmt fuzz
 
-demo:
+demo: native
 	$(RUN) swarmbalancer demo
 
-test: services lint typecheck unit
+test: services native lint typecheck unit pure
+
+# The hot path compiled with mypyc, next to its sources (a no-op while up to date; pure Python
+# where no C compiler is): see scripts/native.py.
+native:
+	$(RUN) python scripts/native.py
 
 # Debian's redis-server and chromium, installed when missing (the tests start their own).
 services:
 	./scripts/ensure-services
 
 lint:
-	$(RUN) ruff check src tests benchmarks
-	$(RUN) ruff format --check src tests benchmarks
+	$(RUN) ruff check src tests benchmarks scripts
+	$(RUN) ruff format --check src tests benchmarks scripts
 
 typecheck:
 	$(RUN) mypy
 
 unit:
 	$(RUN) pytest
+
+# The core's suites again on the Python sources: the fallback where no C compiler is.
+pure:
+	$(RUN) pytest --pure tests/test_coordinator.py tests/test_native.py \
+		tests/policies tests/store/test_memory.py tests/runtime tests/sim tests/metrics
 
 # The fuzz suite of tests/fuzz and the service's OpenAPI fuzz with many more examples and a
 # random seed (CI runs them small, with a fixed seed, inside `make test`). FUZZ_EXAMPLES sets

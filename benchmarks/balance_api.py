@@ -49,6 +49,7 @@ from rich.table import Table
 from swarmbalancer import Balancer, TaskHandle
 from swarmbalancer.config import STRATEGIES
 from swarmbalancer.metrics.stats import percentile  # the report's own definition
+from swarmbalancer.native import build_label
 from swarmbalancer.workload.synthetic import DEFAULT_CONTINUITY
 
 ALPHA = 1.5
@@ -473,6 +474,7 @@ def main() -> None:
     every = runners()
     chosen = {n: every[n] for n in pick(args.runners, list(every), "runners")}
     console = Console(width=120)
+    console.print(f"swarmbalancer's hot path: {build_label()} (make native compiles it)")
     results: dict[str, Any] = {}
     checks: list[Check] = []
     for name in pick(args.scenarios, list(SCENARIOS), "scenarios"):

@@ -73,6 +73,7 @@ from peers.common import (
     worker_env,
 )
 from swarmbalancer.cluster.keys import SwarmKeys
+from swarmbalancer.native import build_label
 
 WORKERS = 2
 RATE_TARGET = 20_000  # tasks/s end to end, issue 11
@@ -571,6 +572,7 @@ def main() -> None:
     signal.signal(signal.SIGHUP, interrupt)
     if not shutil.which("redis-server"):
         raise SystemExit("redis-server is not installed (`make services` installs it)")
+    print(f"swarmbalancer's hot path: {build_label()} (make native compiles it)")
     try:
         ok = run(args)
     except KeyboardInterrupt:

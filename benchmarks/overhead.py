@@ -42,6 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 from swarmbalancer import Balancer
+from swarmbalancer.native import build_label
 
 AGENTS = 2
 CAPACITY = 64
@@ -286,6 +287,7 @@ def report(
         table.add_row(*cells, style="bold" if c.name == best else None)
     Console(width=120).print(table)
     print(f"baseline: {best}, the best thread pool; default asyncio loop")
+    print(f"swarmbalancer's hot path: {build_label()} (make native compiles it)")
     print("join: submit each, then join(); gather handles: submit each, then gather the handles;")
     print("submit_many: one batch call, then gather the handles; map: results in order")
     for c in contenders:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     )
     from swarmbalancer.metrics.usage import Usage
     from swarmbalancer.model import AgentSpec, AgentState, Priority, Task, TaskState
+    from swarmbalancer.native import compiled
     from swarmbalancer.policies.breaker import BreakerSettings, BreakerState
     from swarmbalancer.runtime.balancer import Balancer
     from swarmbalancer.runtime.guard import CircuitBreaker
@@ -64,7 +65,7 @@ _WHERE = {
     "TaskFailed": "errors",
     "TaskRejected": "errors",
     "WorkloadError": "errors",
-    "AgentSpec": "model",
+    "AgentSpec": "spec",
     "AgentState": "model",
     "Priority": "model",
     "Task": "model",
@@ -80,6 +81,7 @@ _WHERE = {
     "Store": "store",
     "TaskRecord": "store",
     "Usage": "metrics.usage",
+    "compiled": "native",
     "report_usage": "usage",
 }
 
@@ -122,6 +124,7 @@ __all__ = [
     "Usage",
     "WorkloadError",
     "__version__",
+    "compiled",
     "load_config",
     "report_usage",
 ]

@@ -11,9 +11,9 @@ from __future__ import annotations
 from itertools import islice
 from typing import NamedTuple
 
+from swarmbalancer.lifecycle import Lifecycle
 from swarmbalancer.model import AgentState, Task
 from swarmbalancer.policies.stealing import StealPlan, plan_rescue, plan_steal
-from swarmbalancer.routing import Routing
 
 #: Shared tasks an agent with room may place elsewhere before it takes the next one itself.
 _LOOKAHEAD = 8
@@ -29,7 +29,7 @@ class Assignment(NamedTuple):
     agent: AgentState
 
 
-class Binding(Routing):
+class Binding(Lifecycle):
     """Which task each free slot starts, and which agent a shared task is bound to."""
 
     def _fill(self, agent_id: str, now: float, out: list[Assignment]) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from swarmbalancer.binding import Assignment, Binding
 from swarmbalancer.config import BalancerConfig, load_config
-from swarmbalancer.lifecycle import Lifecycle, Outcome
+from swarmbalancer.lifecycle import Outcome
 from swarmbalancer.metrics.recorder import Recorder
 from swarmbalancer.model import AgentSpec, AgentState, AgentStats, Task
 from swarmbalancer.policies.adaptive import Adaptive
@@ -43,7 +43,7 @@ __all__ = ["Assignment", "Coordinator", "Outcome"]
 _TAIL_PER_SLOT = 4
 
 
-class Coordinator(Binding, Lifecycle):
+class Coordinator(Binding):
     """Routes, queues, dispatches, steals, rebalances and trips breakers for a set of agents.
 
     Its private parts live next to it: `routing.py` (candidates, routing at submit, parking),

@@ -7,14 +7,15 @@ dispatch. Validation happens once, at the edge (`Task.create`, the config and th
 from __future__ import annotations
 
 import itertools
-import math
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
 from swarmbalancer.errors import TaskRejected
+from swarmbalancer.spec import AgentSpec as AgentSpec
+from swarmbalancer.spec import check_number as _check_number
+from swarmbalancer.spec import short as _short
 
 
 class Priority(IntEnum):
@@ -27,7 +28,7 @@ class Priority(IntEnum):
     BACKGROUND = 4
 
     @classmethod
-    def parse(cls, value: Priority | str | int, field_name: str = "priority") -> Priority:
+    def parse(cls, value: object, field_name: str = "priority") -> Priority:
         """Accept a Priority, its lower-case name or its index; anything else names the field."""
         if isinstance(value, Priority):
             return value
@@ -124,33 +125,40 @@ class Task:
         payload: Any = None,
         *,
         now: float,
-        priority: Priority | str | int = Priority.NORMAL,
-        tenant: str | None = None,
-        deadline: float | None = None,
-        within: float | None = None,
-        estimate: float | None = None,
-        affinity: str | Iterable[str] | None = None,
-        region: str | None = None,
-        idempotency_key: str | None = None,
-        task_id: str | None = None,
-        max_retries: int = 2,
-        period: float | None = None,
+        priority: object = Priority.NORMAL,
+        tenant: object = None,
+        deadline: object = None,
+        within: object = None,
+        estimate: object = None,
+        affinity: object = None,
+        region: object = None,
+        idempotency_key: object = None,
+        task_id: object = None,
+        max_retries: object = 2,
+        period: object = None,
     ) -> Task:
-        """Build a validated task; `within` is a deadline relative to `now`. Errors name fields."""
+        """Build a validated task; `within` is a deadline relative to `now`. Errors name fields.
+
+        The fields are typed `object`: they come from users, and each is checked here, so a
+        wrong type is a TaskRejected naming it (never a TypeError of the compiled module).
+        """
         prio = Priority.parse(priority)
         if deadline is not None and within is not None:
             raise TaskRejected("deadline: give either an absolute deadline or `within`, not both")
+        due: float | None = None
         if within is not None:
-            _check_number("within", within, positive=True)
-            deadline = now + within
-        if deadline is not None:
-            _check_number("deadline", deadline, positive=False)
+            due = now + _check_number("within", within, positive=True)
+            _check_number("deadline", due, positive=False)
+        elif deadline is not None:
+            due = _check_number("deadline", deadline, positive=False)
+        work: float | None = None
         if estimate is not None:
-            _check_number("estimate", estimate, positive=False)
-            if estimate < 0:
+            work = _check_number("estimate", estimate, positive=False)
+            if work < 0:
                 raise TaskRejected("estimate: must be >= 0")
+        every: float | None = None
         if period is not None:
-            _check_number("period", period, positive=True)
+            every = _check_number("period", period, positive=True)
             if estimate is None:
                 raise TaskRejected("period: a periodic task needs an estimate (its execution time)")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -171,13 +179,13 @@ class Task:
             priority=prio,
             level=prio,
             tenant=tenant,
-            deadline=deadline,
-            estimate=estimate,
+            deadline=due,
+            estimate=work,
             affinity=None if affinity is None else _affinity(affinity),
             region=region,
             idempotency_key=idempotency_key,
             max_retries=max_retries,
-            period=period,
+            period=every,
             submitted_at=now,
             seq=next(_seq),
         )
@@ -193,25 +201,6 @@ class Task:
 
 
 _FINISHED = frozenset({TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED})
-
-
-def _check_number(name: str, value: object, *, positive: bool) -> None:
-    """A finite int or float (bools, NaN, infinities and floats' overflow are refused)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TaskRejected(f"{name}: {_short(value)} is not a number")
-    try:
-        number = float(value)
-    except OverflowError:
-        raise TaskRejected(f"{name}: {_short(value)} is too large") from None
-    if not math.isfinite(number):
-        raise TaskRejected(f"{name}: {value!r} is not a finite number")
-    if positive and number <= 0:
-        raise TaskRejected(f"{name}: must be > 0, got {value!r}")
-
-
-def _short(value: object) -> str:
-    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge integer"
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _affinity(value: object) -> frozenset[str] | None:
@@ -231,37 +220,6 @@ def _affinity(value: object) -> frozenset[str] | None:
             f"affinity: {_short(value)} must be a region or agent id, or a list of them"
         )
     return items  # type: ignore[return-value]
-
-
-@dataclass(slots=True)
-class AgentSpec:
-    """What a user declares about an agent: fixed for its lifetime.
-
-    `speed_hint` is only a prior for the speed the balancer learns (work units per second), as a
-    deployment might guess it; None means no guess (the learned speed starts at 1.0).
-    """
-
-    id: str
-    capacity: int = 1
-    weight: float = 1.0
-    speed_hint: float | None = None
-    region: str | None = None
-    cost: float = 0.0
-    tags: frozenset[str] = frozenset()
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not self.id:
-            raise TaskRejected(f"agent id: {self.id!r} is not a non-empty string")
-        if isinstance(self.capacity, bool) or not isinstance(self.capacity, int):
-            raise TaskRejected(f"capacity: {self.capacity!r} is not a whole number")
-        if self.capacity < 1:
-            raise TaskRejected(f"capacity: must be >= 1, got {self.capacity}")
-        _check_number("weight", self.weight, positive=True)
-        if self.speed_hint is not None:
-            _check_number("speed_hint", self.speed_hint, positive=True)
-        _check_number("cost", self.cost, positive=False)
-        if self.cost < 0:
-            raise TaskRejected(f"cost: must be >= 0, got {self.cost}")
 
 
 @dataclass(slots=True)

@@ -87,6 +87,18 @@ def slowed(method: Any, seconds: float) -> Any:
     return slow
 
 
+class SlowedDispatch:
+    """A coordinator whose `dispatch` sleeps `seconds` first, everything else delegated: the
+    compiled Coordinator's methods cannot be replaced on the instance."""
+
+    def __init__(self, coordinator: Any, seconds: float) -> None:
+        self._inner = coordinator
+        self.dispatch = slowed(coordinator.dispatch, seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 async def finding(client: Any, component: str, kind: str) -> dict[str, Any]:
     reply = await client.get("/v1/diagnosis", params={"component": component})
     found = [f for f in reply.json()["findings"] if f["kind"] == kind]
@@ -119,8 +131,8 @@ def test_a_slowed_store_is_named_with_its_flush_times(tmp_path: Path) -> None:
 def test_a_slowed_coordinator_is_named_with_its_decision_times() -> None:
     async def main() -> None:
         async with serving() as (app, client):
-            coordinator = app.state.service.balancer.coordinator
-            coordinator.dispatch = slowed(coordinator.dispatch, 0.06)
+            balancer = app.state.service.balancer
+            balancer._coord = SlowedDispatch(balancer.coordinator, 0.06)
             for n in range(25):  # each submit is dispatched in its own loop iteration
                 assert (await client.post("/v1/tasks", json={"payload": n})).status_code == 201
             f = await finding(client, "swarm-coordination", "coordinator-time")

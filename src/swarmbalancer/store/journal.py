@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from swarmbalancer.errors import TaskRejected
 from swarmbalancer.metrics.timing import RollingTimer
 from swarmbalancer.model import Task, TaskState
@@ -45,6 +47,7 @@ def label(task: Task) -> RecordState:
     return LABELS.get(task.state, "waiting")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # the SQLite and Redis stores
 class JournalStore(MemoryStore):
     """`MemoryStore` plus the dirty-task journal; a subclass writes it and reads rows back.
 

@@ -8,6 +8,8 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from swarmbalancer.model import AgentState, Priority, Task, TaskState
 from swarmbalancer.policies.levels import LevelQueue
 from swarmbalancer.policies.views import QueueView
@@ -21,9 +23,9 @@ _FAILED = TaskState.FAILED
 _PENDING = TaskState.PENDING
 _QUEUED = TaskState.QUEUED
 _RUNNING = TaskState.RUNNING
-_INF = float("inf")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # the SQLite and Redis stores
 class MemoryStore:
     """Keeps all scheduling state in memory; finished tasks are dropped unless an idempotency key
     must still find them (the newest `remember_keys` keys are kept)."""
@@ -160,7 +162,8 @@ class MemoryStore:
         if task.dispatched_at is None:
             task.dispatched_at = now
         task.started_at = now
-        self._leases[task.id] = _INF if lease is None else now + lease
+        if lease is not None:  # an attempt without a lease never expires: nothing to keep
+            self._leases[task.id] = now + lease
 
     def move(self, task_ids: Collection[str], source: str, target: str, now: float) -> list[Task]:
         moved = self._queue(source).remove(task_ids)
@@ -216,8 +219,10 @@ class MemoryStore:
         task.agent_id = None
         return task
 
-    def _release(self, task_id: str) -> Task:
-        task = self._tasks[task_id]
+    def _release(self, task_id: str, task: Task | None = None) -> Task:
+        """End `task_id`'s attempt on its agent (`task` when the caller has already found it)."""
+        if task is None:
+            task = self._tasks[task_id]
         if task.state is not _RUNNING or task.agent_id is None:
             raise ValueError(f"task {task_id!r} is not in flight")
         agent = self._agents[task.agent_id]
@@ -227,7 +232,8 @@ class MemoryStore:
         agent.run_started -= task.started_at or 0.0
         if not agent.in_flight:  # no drift from float sums: exact zero when idle
             agent.run_work = agent.run_started = 0.0
-        del self._leases[task_id]
+        if self._leases:
+            self._leases.pop(task_id, None)
         return task
 
     def ack(
@@ -239,11 +245,15 @@ class MemoryStore:
         error: str | None = None,
         result: Any = None,
     ) -> Task:
-        task = self._release(task_id)
+        task = self._tasks.pop(task_id)  # one lookup finds and forgets it
+        try:
+            self._release(task_id, task)
+        except ValueError:
+            self._tasks[task_id] = task
+            raise
         task.state = _DONE if ok else _FAILED
         task.error = error
         task.finished_at = now
-        del self._tasks[task_id]
         return task
 
     def defer(self, task_id: str, until: float, now: float) -> Task:
@@ -285,7 +295,8 @@ class MemoryStore:
         return [self._tasks[i] for i, until in self._leases.items() if until < now]
 
     def renew(self, task_id: str, until: float) -> None:
-        if task_id not in self._leases:
+        task = self._tasks.get(task_id)
+        if task is None or task.state is not _RUNNING:
             raise ValueError(f"task {task_id!r} is not in flight")
         self._leases[task_id] = until
 
