@@ -19,6 +19,12 @@ HOT_PATH: tuple[str, ...] = (
     "policies.adaptive",
     "metrics.stats",
     "metrics.recorder",
+    "runtime.state",
+    "runtime.registry",
+    "runtime.durability",
+    "runtime.submission",
+    "runtime.worker",
+    "runtime.pump",
 )
 
 

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from servicehelpers import ADMIN, READ, bearer, next_lease, register, serving, with_tokens
+from swarmbalancer.metrics.timing import RollingTimer
 from swarmbalancer.service import ServeSettings
 
 
@@ -87,16 +88,19 @@ def slowed(method: Any, seconds: float) -> Any:
     return slow
 
 
-class SlowedDispatch:
-    """A coordinator whose `dispatch` sleeps `seconds` first, everything else delegated: the
-    compiled Coordinator's methods cannot be replaced on the instance."""
+class SlowDecisions(RollingTimer):
+    """The balancer's decision timer, each timed decision made to last `seconds` more: a slow
+    coordinator, seen where the balancer times it (the compiled Coordinator cannot be patched)."""
 
-    def __init__(self, coordinator: Any, seconds: float) -> None:
-        self._inner = coordinator
-        self.dispatch = slowed(coordinator.dispatch, seconds)
+    __slots__ = ("seconds",)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def since(self, start: float, items: int = 0) -> None:
+        time.sleep(self.seconds)
+        super().since(start, items)
 
 
 async def finding(client: Any, component: str, kind: str) -> dict[str, Any]:
@@ -131,8 +135,7 @@ def test_a_slowed_store_is_named_with_its_flush_times(tmp_path: Path) -> None:
 def test_a_slowed_coordinator_is_named_with_its_decision_times() -> None:
     async def main() -> None:
         async with serving() as (app, client):
-            balancer = app.state.service.balancer
-            balancer._coord = SlowedDispatch(balancer.coordinator, 0.06)
+            app.state.service.balancer.decision_timing = SlowDecisions(0.06)
             for n in range(25):  # each submit is dispatched in its own loop iteration
                 assert (await client.post("/v1/tasks", json={"payload": n})).status_code == 201
             f = await finding(client, "swarm-coordination", "coordinator-time")

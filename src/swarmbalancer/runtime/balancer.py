@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
-import time
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 from typing import Any
+
+from mypy_extensions import mypyc_attr
 
 from swarmbalancer.clock import Clock, MonotonicClock
 from swarmbalancer.config import BalancerConfig, load_config
@@ -19,12 +20,11 @@ from swarmbalancer.errors import AgentError, ConfigError
 from swarmbalancer.metrics.timing import RollingTimer
 from swarmbalancer.model import AgentSpec, Priority, Task
 from swarmbalancer.policies.rebalance import Migration
-from swarmbalancer.runtime.durability import Durability
 from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.runtime.jobs import check_keywords, plain_task
+from swarmbalancer.runtime.ordered import in_order
+from swarmbalancer.runtime.pump import Pump
 from swarmbalancer.runtime.state import Handler
-from swarmbalancer.runtime.submission import Submission
-from swarmbalancer.runtime.worker import Worker
 from swarmbalancer.store.base import Store
 from swarmbalancer.store.record import TaskRecord
 from swarmbalancer.store.url import open_store
@@ -41,7 +41,8 @@ LIVE_KEYS = frozenset({"strategy", "taskTimeout", "maxRetries", "retryBackoff", 
 _SUBMIT_STREAK = 32
 
 
-class Balancer(Worker, Submission, Durability):
+@mypyc_attr(allow_interpreted_subclasses=True)  # the cluster's and users' subclasses
+class Balancer(Pump):
     """Spreads submitted tasks over registered agents; use it as `async with Balancer(...)`.
 
     Every decision is the coordinator's; this class only runs handlers, keeps time and wakes the
@@ -383,46 +384,14 @@ class Balancer(Worker, Submission, Durability):
             self._pump_soon()
         return handles
 
-    async def map(self, payloads: Iterable[Any], **keywords: Any) -> AsyncIterator[Any]:
+    def map(self, payloads: Iterable[Any], **keywords: Any) -> AsyncIterator[Any]:
         """Submit every item and yield the results in submission order, as `Executor.map` does.
 
         A task that failed raises TaskFailed at its position. Items are validated before any is
         submitted; with `maxQueueSize` they are submitted lazily, at most that many ahead of
         the consumer, so memory stays bounded. Closing the iterator early cancels the rest.
         """
-        self._check_running()
-        check_keywords(keywords)
-        limit = self.config.max_queue_size
-        pending: deque[TaskHandle] = deque()
-        try:
-            if limit is None:
-                pending.extend(await self.submit_many(payloads, **keywords))
-                while pending:
-                    yield await pending[0]
-                    pending.popleft()
-                return
-            items = list(payloads)
-            now = self._now()
-            tasks = [self._make_item(item, keywords, now) for item in items]
-            self._check_batch(tasks)
-            self._check_fresh(tasks)
-            for task in tasks:
-                known = self._known(task)
-                if known is None:
-                    await self._wait_for_space()
-                    task.submitted_at = self._now()
-                    known = self._accept(task)
-                    self._pump_soon()
-                pending.append(known)
-                if len(pending) >= limit:
-                    yield await pending[0]
-                    pending.popleft()
-            while pending:
-                yield await pending[0]
-                pending.popleft()
-        finally:
-            for handle in pending:
-                handle.cancel()
+        return in_order(self, payloads, keywords)
 
     def result(self, task_id: str) -> TaskRecord | None:
         """What the store recorded about a task, by id: with a durable store, finished tasks'
@@ -453,61 +422,6 @@ class Balancer(Worker, Submission, Durability):
     @property
     def outstanding(self) -> int:
         return self._outstanding
-
-    # -- running ------------------------------------------------------------------------------
-    def _pump_soon(self) -> None:
-        """Dispatch once at the next loop iteration, however many submits and finishes come first.
-
-        Coalescing turns one dispatch per event into one per loop iteration under load.
-        """
-        if not self._pump_pending and self._loop is not None:
-            self._pump_pending = True
-            self._loop.call_soon(self._pump_now)
-
-    def _pump_now(self) -> None:
-        self._pump_pending = False
-        self._pump()
-
-    def _pump(self, now: float | None = None) -> None:
-        loop = self._loop
-        if loop is None or self._stopping:
-            return
-        coord = self._coord
-        started = time.perf_counter()
-        assignments = coord.dispatch(self._now() if now is None else now)
-        self.decision_timing.since(started, len(assignments))
-        for task in coord.take_abandoned():
-            self._abandoned(task)
-        for a in assignments:
-            self._running_tasks.add(loop.create_task(self._work(a.task, a.agent.id)))
-        if assignments:
-            self._space.set()
-        self._arm_timer()
-        self._flush(self._now() if now is None else now)
-
-    def _arm_timer(self) -> None:
-        loop = self._loop
-        wake = self._coord.next_wakeup()
-        if wake == self._timer_at or loop is None:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = wake
-        if wake is not None:
-            delay = max(0.0, wake - self._now())
-            self._timer = loop.call_later(delay, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
-        if self._stopping:
-            return
-        now = self._now()
-        started = time.perf_counter()
-        self._coord.tick(now)
-        self.decision_timing.since(started)
-        self._pump(now)
 
 
 def _tags(tags: object) -> frozenset[str]:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from mypy_extensions import mypyc_attr
+
 from swarmbalancer.errors import TaskRejected
 from swarmbalancer.model import TaskState
 from swarmbalancer.runtime.registry import HandleRegistry
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # Balancer's subclasses
 class Durability(HandleRegistry):
     """Recovery at construction and flushes with their waiting submits."""
 

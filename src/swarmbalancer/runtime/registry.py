@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from swarmbalancer.errors import TaskFailed
 from swarmbalancer.model import Task, TaskState
 from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.runtime.state import BalancerState
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # Balancer's subclasses
 class HandleRegistry(BalancerState):
     """Making, settling and cancelling task handles: the balancer's bookkeeping of its tasks."""
 

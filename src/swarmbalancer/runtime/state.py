@@ -12,11 +12,14 @@ import itertools
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from mypy_extensions import mypyc_attr
 
 from swarmbalancer.clock import Clock
 from swarmbalancer.config import BalancerConfig
 from swarmbalancer.coordinator import Coordinator
+from swarmbalancer.metrics.timing import RollingTimer
 from swarmbalancer.model import Task
 from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.store.base import Store
@@ -25,6 +28,7 @@ from swarmbalancer.usage import Meter
 Handler = Callable[[Task], Awaitable[Any]] | Callable[[Task], Any]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # Balancer's subclasses
 class BalancerState:
     """The attributes every part of the balancer shares (set by `Balancer.__init__`)."""
 
@@ -60,9 +64,12 @@ class BalancerState:
     _durable: bool
     _flushed: list[asyncio.Future[None]]  # submits waiting for the next flush
     _unhandled: list[Task]  # recovered tasks whose handles `start` makes
+    decision_timing: RollingTimer  # the coordinator's decision time (bottleneck-analyze)
 
-    if TYPE_CHECKING:  # defined by `Balancer`; every part asks it for a dispatch
+    def _pump(self, now: float | None = None) -> None:
+        """Dispatch now (`Balancer` defines it; every part asks it for a dispatch)."""
+        raise NotImplementedError
 
-        def _pump(self, now: float | None = None) -> None: ...
-
-        def _pump_soon(self) -> None: ...
+    def _pump_soon(self) -> None:
+        """Dispatch at the next loop iteration (`Balancer` defines it)."""
+        raise NotImplementedError

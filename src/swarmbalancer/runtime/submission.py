@@ -6,14 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from swarmbalancer.errors import NotRunning, QueueFull, TaskRejected
 from swarmbalancer.model import Task
+from swarmbalancer.runtime.durability import Durability
 from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.runtime.jobs import Job, check_unique_ids, make_task, merged, plain_task
-from swarmbalancer.runtime.registry import HandleRegistry
 
 
-class Submission(HandleRegistry):
+@mypyc_attr(allow_interpreted_subclasses=True)  # Balancer's subclasses
+class Submission(Durability):
     """What `submit`, `submit_many` and `map` share: making, checking and accepting tasks."""
 
     def _check_running(self) -> None:

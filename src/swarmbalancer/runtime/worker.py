@@ -9,6 +9,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from swarmbalancer.coordinator import Outcome
 from swarmbalancer.errors import TaskFailed
 from swarmbalancer.metrics.usage import Usage
@@ -16,8 +18,8 @@ from swarmbalancer.model import Task
 from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.runtime.measured import REPORTED, elapsed
 from swarmbalancer.runtime.outcomes import Failure, classify
-from swarmbalancer.runtime.registry import HandleRegistry
 from swarmbalancer.runtime.state import Handler
+from swarmbalancer.runtime.submission import Submission
 from swarmbalancer.usage import Meter, running_meter
 
 #: A worker Task lets the loop run others after this many tasks in a row that never waited.
@@ -29,7 +31,8 @@ _METER = running_meter()
 _MAX_METERS = 4096
 
 
-class Worker(HandleRegistry):
+@mypyc_attr(allow_interpreted_subclasses=True)  # Balancer's subclasses
+class Worker(Submission):
     """The worker Tasks: attempts, their timeouts and cancellation, and the thread pool."""
 
     async def _work(self, task: Task | None, agent_id: str) -> None:
