@@ -18,10 +18,10 @@ from swarmbalancer.config import BalancerConfig, load_config
 from swarmbalancer.coordinator import Coordinator
 from swarmbalancer.errors import AgentError, ConfigError
 from swarmbalancer.metrics.timing import RollingTimer
-from swarmbalancer.model import AgentSpec, Priority, Task
+from swarmbalancer.model import AgentSpec, Priority, Task, plain_task
 from swarmbalancer.policies.rebalance import Migration
 from swarmbalancer.runtime.handles import TaskHandle
-from swarmbalancer.runtime.jobs import check_keywords, plain_task
+from swarmbalancer.runtime.jobs import check_keywords
 from swarmbalancer.runtime.ordered import in_order
 from swarmbalancer.runtime.pump import Pump
 from swarmbalancer.runtime.state import Handler

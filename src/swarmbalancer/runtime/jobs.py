@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from swarmbalancer.errors import TaskRejected
-from swarmbalancer.model import Priority, Task
+from swarmbalancer.model import Priority, Task, plain_task
 
 #: submit's keywords, in the order they are documented.
 FIELDS: tuple[str, ...] = (
@@ -28,15 +28,6 @@ FIELDS: tuple[str, ...] = (
 
 #: submit's keywords but `priority`, each at its default: a plain task.
 UNSET: tuple[None, ...] = (None,) * (len(FIELDS) - 1)
-
-
-def plain_task(task_id: str, payload: Any, max_retries: int, now: float) -> Task:
-    """`Task(id=task_id, payload=payload, max_retries=max_retries, submitted_at=now)`, made the
-    cheaper way (keywords cost a plain submit more than the rest of building its task)."""
-    task = Task(task_id, payload)
-    task.max_retries = max_retries
-    task.submitted_at = now
-    return task
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,10 @@ from typing import Any
 from mypy_extensions import mypyc_attr
 
 from swarmbalancer.errors import NotRunning, QueueFull, TaskRejected
-from swarmbalancer.model import Task
+from swarmbalancer.model import Task, plain_task
 from swarmbalancer.runtime.durability import Durability
 from swarmbalancer.runtime.handles import TaskHandle
-from swarmbalancer.runtime.jobs import Job, check_unique_ids, make_task, merged, plain_task
+from swarmbalancer.runtime.jobs import Job, check_unique_ids, make_task, merged
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # Balancer's subclasses
