@@ -61,10 +61,9 @@ def lease_lost(exc: ResponseError) -> bool:
 
 class Taker:
     """Takes batches off one list for the leader: `take.lua` pops up to `count` entries,
-    fenced by the leader's token, and returns them as one string (one reply element to read:
-    redis-py parses each element in Python). When the list is empty it blocks on BLMOVE of the
-    list onto itself (up to `wait` seconds), which moves nothing, pipelined with the script
-    (one write on a `Link`, a connection of its own):
+    fenced by the leader's token (an array, parsed by hiredis on the `Link`). When the list is
+    empty it blocks on BLMOVE of the list onto itself (up to `wait` seconds), which moves
+    nothing, pipelined with the script (one write on a `Link`, a connection of its own):
     Redis runs the script the moment the wait returns, so a wake-up costs one round trip. With
     `rows`, the list holds task ids and their rows (from that hash) are taken."""
 
@@ -101,26 +100,25 @@ class Taker:
         skipped); empty after waiting in vain (the caller comes back). After a take that
         emptied the list (or found it empty), the next one waits first, in the same round trip
         as the script (BLMOVE returns at once when entries came meanwhile)."""
-        blob = await self._take(count)
-        return self._parse(blob) if blob else []
+        texts = await self._take(count)
+        return decode_objects(texts, self._key) if texts else []
 
     async def take_texts(self, count: int = BATCH) -> list[tuple[dict[str, Any], bytes]]:
         """As `take`, each entry with its JSON text as it was stored."""
-        blob = await self._take(count)
-        if not blob:
+        texts = await self._take(count)
+        if not texts:
             return []
-        texts = blob.split(b"\x1e")
-        entries = self._parse(blob)
+        entries = decode_objects(texts, self._key)
         if len(entries) == len(texts):
             return list(zip(entries, texts, strict=True))
         out = []  # some entry was skipped: parse them one by one again, each with its text
         for text in texts:
-            parsed = self._parse(text)
+            parsed = decode_objects((text,), self._key)
             if parsed:
                 out.append((parsed[0], text))
         return out
 
-    async def _take(self, count: int) -> bytes:
+    async def _take(self, count: int) -> list[bytes]:
         keys, wait = self._keys, self._wait
         take = ("EVALSHA", self._sha, len(keys), *keys, self._token, count)
         if self._partial and self._linger:
@@ -137,10 +135,10 @@ class Taker:
             else:
                 replies = await self._link.call(take)
             first_error(replies)
-            blob: Any = replies[-1]
-            if blob:
-                self._partial = self._drained = blob.count(b"\x1e") + 1 < count
-                return bytes(blob)
+            texts: list[bytes] = replies[-1]
+            if texts:
+                self._partial = self._drained = len(texts) < count
+                return texts
             self._drained = True
         except NoScriptError:
             self._load = True
@@ -151,11 +149,7 @@ class Taker:
         except UNREACHABLE as exc:
             log.warning("taking from %s: %s; trying again", self._key, exc)
             await asyncio.sleep(min(1.0, self._wait))
-        return b""
-
-    def _parse(self, blob: bytes) -> list[Any]:
-        """The entries of a batch (0x1E, which never occurs in valid JSON, separates them)."""
-        return decode_objects(blob.split(b"\x1e"), self._key)
+        return []
 
 
 class RemoteError(Exception):
