@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from redis.client import Redis
 
-from clusterhelpers import replies, rows, submit
+from clusterhelpers import held, replies, rows, submit
 from redisserver import RedisServer, redis_server
 from store.contract import (
     FlushAfterEveryCall,
@@ -486,11 +486,23 @@ def test_lease_script_revokes_after_handing_out_and_takes_back_entries_not_taken
     args = ["tok", 1, lines, "L1", "", 0, f"a {entry}"]
     assert lease(keys=[keys.leader, keys.leases, keys.counters], args=args) == 3
     assert r.lrange(keys.ready("a"), 0, -1) == [kept.encode(), taken.encode()]
-    assert sorted(r.hkeys(keys.leases)) == [b"L2", b"L3"]
+    assert held(r, keys) == ["L2", "L3"]
     r.lpop(keys.ready("a"), 2)  # the worker took L2 and L3
     args = ["tok", 1, "", "L3", "", 0, f"a {taken}"]  # L3 taken back too late: only revoked
     lease(keys=[keys.leader, keys.leases, keys.counters], args=args)
-    assert r.hkeys(keys.leases) == [b"L2"] and r.llen(keys.ready("a")) == 0
+    assert held(r, keys) == ["L2"] and r.llen(keys.ready("a")) == 0
+
+
+def test_the_leases_hash_is_kept_a_hash_table_whatever_it_holds(r: Redis, keys: SwarmKeys) -> None:
+    lease = r.register_script(source("lease"))
+    r.set(keys.leader, "tok")
+    entry = '{"task":"t1","lease":"L1","attempt":1,"payload":null}'
+    script_keys = [keys.leader, keys.leases, keys.counters]
+    lease(keys=script_keys, args=["tok", 1, f"a L1 {entry}", "L1", "", 0])
+    lease(keys=script_keys, args=["tok", 1, "", "", "", 0])
+    # a small hash would be a listpack, which every HGET and HDEL scans from its start
+    assert r.object("encoding", keys.leases) == b"hashtable"
+    assert held(r, keys) == []
 
 
 def test_a_row_adopted_with_its_text_hands_its_payload_out_as_the_client_wrote_it(

@@ -23,11 +23,21 @@
 --          that exact entry from ready:<agent>; one the worker took already is not there, and
 --          its lease, revoked in ARGV[4], makes its report late). May be absent.
 --
+-- `leases` always holds one more field, "#hashtable" (LEASES_PIN in cluster/keys.py), whose
+-- value is longer than hash-max-listpack-value (64 by default): Redis then keeps the hash as
+-- a hash table, whose lookups cost the same however many leases it holds. Without it, a hash of
+-- up to 512 small fields is a listpack, scanned from the start on every HGET, HSET and HDEL:
+-- with a few hundred leases out, that scan was most of report.lua's time.
+--
 -- Returns the number of leases handed out; an error starting with LEASELOST (nothing done)
 -- when the lease is not the caller's.
+local PIN = 'pins this hash as a hash table: its value is longer than hash-max-listpack-value, '
+  .. 'so lookups take constant time instead of scanning a listpack from its start (lease.lua) '
+  .. '............................................................................................'
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('LEASELOST lease: the leader lease is not held by this token')
 end
+redis.call('HSETNX', KEYS[2], '#hashtable', PIN)
 local epoch = ARGV[2]
 local prefix = string.sub(KEYS[1], 1, #KEYS[1] - #'leader')
 local STEP = 500 -- values per command: few calls, well within Lua's stack
