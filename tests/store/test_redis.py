@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from store.contract import (
     record_last_attempt,
     task,
 )
+from swarmbalancer.cluster.agents import Handout
 from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.cluster.leader import LeaderLease
 from swarmbalancer.cluster.rows import new_row
@@ -473,24 +474,49 @@ def test_a_flush_whose_reply_was_lost_is_written_again_without_a_second_reply(
     store.close()
 
 
+def lease_args(
+    leases: list[tuple[str, str, str, str]],
+    revoked: Sequence[str] = (),
+    withdrawn: Sequence[str] = (),
+    voided: Sequence[str] = (),
+) -> list[Any]:
+    """lease.lua's ARGV as the leader's writer builds them (token "tok", epoch 1)."""
+    return Handout(list(leases), list(revoked), list(voided), 0, list(withdrawn)).args("tok", 1)
+
+
 def test_lease_script_revokes_after_handing_out_and_takes_back_entries_not_taken(
     r: Redis, keys: SwarmKeys
 ) -> None:
     lease = r.register_script(source("lease"))
+    script_keys = [keys.leader, keys.leases, keys.counters]
     r.set(keys.leader, "tok")
     entry = '{"task":"t1","lease":"L1","attempt":1,"payload":null}'
     kept = '{"task":"t2","lease":"L2","attempt":1,"payload":null}'
     taken = '{"task":"t3","lease":"L3","attempt":1,"payload":null}'
-    lines = f"a L1 {entry}\na L2 {kept}\na L3 {taken}"
+    new = [("a", "L1", "t1", entry), ("a", "L2", "t2", kept), ("a", "L3", "t3", taken)]
     # L1 handed out and taken back in one call: neither its lease nor its entry is left
-    args = ["tok", 1, lines, "L1", "", 0, f"a {entry}"]
-    assert lease(keys=[keys.leader, keys.leases, keys.counters], args=args) == 3
+    assert lease(keys=script_keys, args=lease_args(new, ["L1"], ["a", entry])) == 3
     assert r.lrange(keys.ready("a"), 0, -1) == [kept.encode(), taken.encode()]
     assert held(r, keys) == ["L2", "L3"]
+    assert r.hget(keys.leases, "L2") == b"a t2 1"
     r.lpop(keys.ready("a"), 2)  # the worker took L2 and L3
-    args = ["tok", 1, "", "L3", "", 0, f"a {taken}"]  # L3 taken back too late: only revoked
-    lease(keys=[keys.leader, keys.leases, keys.counters], args=args)
+    # L3 taken back too late: only revoked
+    lease(keys=script_keys, args=lease_args([], ["L3"], ["a", taken]))
     assert held(r, keys) == ["L2"] and r.llen(keys.ready("a")) == 0
+
+
+def test_lease_script_voids_ready_lists_first_and_groups_leases_by_worker(
+    r: Redis, keys: SwarmKeys
+) -> None:
+    lease = r.register_script(source("lease"))
+    r.set(keys.leader, "tok")
+    r.rpush(keys.ready("a"), "stale")
+    new = [("a", "L1", "t1", "e1"), ("b", "L2", "t2", "e2"), ("a", "L3", "t3", "e3")]
+    args = lease_args(new, voided=["a"])
+    assert lease(keys=[keys.leader, keys.leases, keys.counters], args=args) == 3
+    assert r.lrange(keys.ready("a"), 0, -1) == [b"e1", b"e3"]
+    assert r.lrange(keys.ready("b"), 0, -1) == [b"e2"]
+    assert held(r, keys) == ["L1", "L2", "L3"]
 
 
 def test_the_leases_hash_is_kept_a_hash_table_whatever_it_holds(r: Redis, keys: SwarmKeys) -> None:
@@ -498,8 +524,8 @@ def test_the_leases_hash_is_kept_a_hash_table_whatever_it_holds(r: Redis, keys: 
     r.set(keys.leader, "tok")
     entry = '{"task":"t1","lease":"L1","attempt":1,"payload":null}'
     script_keys = [keys.leader, keys.leases, keys.counters]
-    lease(keys=script_keys, args=["tok", 1, f"a L1 {entry}", "L1", "", 0])
-    lease(keys=script_keys, args=["tok", 1, "", "", "", 0])
+    lease(keys=script_keys, args=lease_args([("a", "L1", "t1", entry)], ["L1"]))
+    lease(keys=script_keys, args=lease_args([]))
     # a small hash would be a listpack, which every HGET and HDEL scans from its start
     assert r.object("encoding", keys.leases) == b"hashtable"
     assert held(r, keys) == []

@@ -162,6 +162,8 @@ class WorkerLost(Exception):
 
 #: A direct attempt (`LeaseDesk.begin`): its task, its worker and when it began (balancer clock).
 Direct = tuple[Task, str, float]
+#: A lease queued for `lease.lua`: agent id, lease id, task id, ready entry (JSON).
+Issued = tuple[str, str, str, str]
 
 
 class LeaseDesk:
@@ -200,11 +202,11 @@ class LeaseDesk:
         self._wake = wake
         self._ids = itertools.count(1)
         self._tag = tag
-        self._pending: list[str] = []  # "<agent> <lease> <entry>" lines not sent yet
+        self._pending: list[Issued] = []  # new leases not sent yet
         self._revoked: list[str] = []  # lease ids whose attempt ended without an outcome
         self._voided: list[str] = []  # agents whose ready list is to be emptied
         self._late = 0  # outcomes discarded, not counted in Redis yet
-        self._withdrawn: list[str] = []  # "<agent> <entry>": prefetched entries to take back
+        self._withdrawn: list[str] = []  # agent id, entry, ...: prefetched entries to take back
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._held: dict[str, dict[str, None]] = {}  # agent id -> its lease ids, in order
         #: agent id -> task id -> (lease id, entry): leased ahead of its start
@@ -302,7 +304,7 @@ class LeaseDesk:
         if held is not None:
             held.pop(lease_id, None)
         self._revoked.append(lease_id)
-        self._withdrawn.append(f"{agent_id} {entry}")
+        self._withdrawn += (agent_id, entry)
         self.withdrawals += 1
         self._wake()
 
@@ -318,7 +320,7 @@ class LeaseDesk:
             f'"timeout":{"null" if timeout is None else repr(timeout)},'
             f'"payload":{self._payload_of(task.id)}}}'
         )
-        self._pending.append(f"{agent_id} {lease_id} {entry}")
+        self._pending.append((agent_id, lease_id, task.id, entry))
         held = self._held.get(agent_id)
         if held is None:
             held = self._held[agent_id] = {}
@@ -423,14 +425,36 @@ class LeaseDesk:
 
 @dataclass(frozen=True, slots=True)
 class Handout:
-    """One `lease.lua` call's worth: new lease lines, revoked lease ids, agents whose ready
-    list to void, outcomes discarded, prefetched entries to take out of ready lists."""
+    """One `lease.lua` call's worth: new leases, revoked lease ids, agents whose ready list to
+    void, outcomes discarded, prefetched entries to take out of ready lists (agent id, entry,
+    agent id, entry, ...)."""
 
-    leases: list[str]
+    leases: list[Issued]
     revoked: list[str]
     voided: list[str]
     late: int
     withdrawn: list[str]
+
+    def args(self, token: str, epoch: int) -> list[Any]:
+        """lease.lua's ARGV (see its header): the new leases grouped by worker, each value an
+        argument of its own."""
+        groups: dict[str, tuple[list[str], list[str]]] = {}
+        for agent_id, lease_id, task_id, entry in self.leases:
+            group = groups.get(agent_id)
+            if group is None:
+                group = groups[agent_id] = ([], [])
+            group[0].extend((lease_id, f"{agent_id} {task_id} {epoch}"))
+            group[1].append(entry)
+        out: list[Any] = [token, epoch, self.late, len(groups), len(self.revoked)]
+        out += (len(self.voided), len(self.withdrawn) // 2)
+        out += self.voided
+        for agent_id, (pairs, entries) in groups.items():
+            out += (agent_id, len(entries))
+            out += pairs
+            out += entries
+        out += self.revoked
+        out += self.withdrawn
+        return out
 
 
 class RedisAgent:
