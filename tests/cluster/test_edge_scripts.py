@@ -203,6 +203,24 @@ def test_late_foreign_and_repeated_reports_are_discarded_and_counted(sync_redis:
     assert set(sync_redis.hkeys(K.leases)) == {b"theirs", b"other-task"}
 
 
+def test_a_lease_must_name_exactly_this_agent_and_task(sync_redis: Redis) -> None:
+    lease(sync_redis, "a", "w10", "t1")  # an agent whose id starts with the reporter's
+    lease(sync_redis, "b", "w1", "t10")  # a task whose id starts with the reported one
+    lease(sync_redis, "c", "w1", "t1 x")  # a task id that goes on past a space
+    lease(sync_redis, "d", "w1", "t1")
+    kept = report(
+        sync_redis,
+        "w1",
+        outcome("a", "t1", "w1"),
+        outcome("b", "t1", "w1"),
+        outcome("c", "t1", "w1"),
+        outcome("d", "t1", "w1"),
+        outcome("d", "t1", "w1"),  # the same lease twice in one call: the second is late
+    )
+    assert kept == 1 and sync_redis.hget(K.counters, "late_results") == b"4"
+    assert sorted(sync_redis.hkeys(K.leases)) == [b"a", b"b", b"c"]
+
+
 def test_a_malformed_outcome_counts_as_late(sync_redis: Redis) -> None:
     kept = script(sync_redis, "report")(keys=[K.leases, K.outcomes, K.counters], args=["w", "{"])
     assert kept == 0 and sync_redis.hget(K.counters, "late_results") == b"1"
