@@ -5,13 +5,11 @@
 --
 -- KEYS[1]  sb:{ID}:leader   string: the leader's token
 -- KEYS[2]  the list: sb:{ID}:outcomes (outcome JSONs), sb:{ID}:events (notices) or
---          sb:{ID}:inbox (task ids)
--- KEYS[3]  optional, sb:{ID}:tasks (hash: task id -> row JSON): the entries popped are ids,
---          and their rows are returned instead (an id without a row is skipped)
+--          sb:{ID}:inbox (task ids: the leader reads their rows with HMGET, outside the script)
 -- ARGV[1]  the caller's token
 -- ARGV[2]  the most entries to pop
 --
--- Returns the entries (or rows) as an array, empty when the list was empty; an error starting
+-- Returns the entries as an array, empty when the list was empty; an error starting
 -- with LEASELOST (nothing popped) when the lease is not the caller's. (An array, not one joined
 -- string: the leader parses replies with hiredis, and Lua's table.concat of a batch of rows
 -- cost three times the rest of the script.)
@@ -21,15 +19,5 @@ end
 local items = redis.call('LPOP', KEYS[2], ARGV[2])
 if not items then
   return {}
-end
-if #KEYS > 2 then
-  local rows = redis.call('HMGET', KEYS[3], unpack(items))
-  local found = {}
-  for i = 1, #items do
-    if rows[i] then
-      found[#found + 1] = rows[i]
-    end
-  end
-  return found
 end
 return items
