@@ -123,6 +123,29 @@ def test_a_recovered_task_is_not_written_again_until_it_moves(
     again.close()
 
 
+def test_a_start_on_a_lease_ahead_leaves_the_row_waiting_until_the_task_finishes(
+    server: RedisServer, keys: SwarmKeys, r: Redis
+) -> None:
+    store = open_at(server, keys)
+    store.add_agent(agent("a", capacity=2))
+    for name in ("ahead", "fresh"):
+        store.put(task(name))
+        store.flush(0.0)
+        store.enqueue("a", store.get(name), 0.0)  # type: ignore[arg-type]
+    assert store.claim("a", 1.0).id == "ahead"  # type: ignore[union-attr]
+    store.started_ahead("ahead")  # what the leader's desk says when its lease was ahead
+    assert store.claim("a", 1.0).id == "fresh"  # type: ignore[union-attr]
+    store.flush(1.0)
+    assert {i: row["state"] for i, row in rows(r, keys).items()} == {
+        "ahead": "waiting",
+        "fresh": "running",
+    }
+    store.ack("ahead", 2.0, ok=True, result=1)
+    store.flush(2.0)
+    assert rows(r, keys)["ahead"]["state"] == "done"
+    store.close()
+
+
 def test_a_running_task_whose_lost_attempt_was_its_last_is_failed_on_recovery(
     server: RedisServer, keys: SwarmKeys, r: Redis
 ) -> None:

@@ -238,6 +238,8 @@ class LeaseDesk:
         #: told of direct attempts whose worker was lost (`fail_agent`), with the error
         self.on_lost: Callable[[list[tuple[str, Direct]], BaseException], None] | None = None
         self.withdrawals = 0  # prefetched leases taken back (the task went elsewhere)
+        #: told of each direct attempt that starts on its lease ahead (its task id)
+        self.started_ahead: Callable[[str], None] | None = None
 
     def lease(self, agent_id: str, task: Task) -> tuple[str, asyncio.Future[dict[str, Any]]]:
         """The lease of `task`'s attempt on the worker `agent_id`: one whose outcome is known
@@ -264,6 +266,8 @@ class LeaseDesk:
         lease_id, early = self._take_ahead(agent_id, task.id)
         if lease_id is None:
             lease_id = self._issue(agent_id, task, task.attempt)[0]
+        elif self.started_ahead is not None:
+            self.started_ahead(task.id)
         if early is None:
             self.direct[lease_id] = (task, agent_id, now)
         return lease_id, early

@@ -144,6 +144,7 @@ class RedisStore(JournalStore):
         #: open tasks' rows but for their state: (what they were built from, the parts)
         self._parts: dict[str, tuple[tuple[Any, ...], RowParts]] = {}
         self._report: str | None = None
+        self._ahead_starts: set[str] = set()  # started on a lease ahead since the last write
         self._abandoned = False
         self._wake_writer: Callable[[], None] | None = None
         self._flush_keys = [keys.leader, keys.tasks, keys.finished, keys.dead, keys.idem]
@@ -278,6 +279,14 @@ class RedisStore(JournalStore):
     #: a write failed on the network (it may have run): the next calls may repeat it
     _uncertain = False
 
+    def started_ahead(self, task_id: str) -> None:
+        """`task_id`'s attempt started on the lease handed out ahead of it: its row is not
+        written as running (it stays waiting until the task finishes), as the worker may have
+        run it already, and most such starts find their outcome in the next batch. What that
+        costs, should the leader die while the attempt runs: that attempt is not counted
+        against `max_retries` (the caveat of every lease ahead, docs/distributed.md)."""
+        self._ahead_starts.add(task_id)
+
     def payload_json(self, task_id: str) -> str:
         """An open task's payload as the JSON text its row holds (what a worker gets)."""
         return self._payloads.get(task_id, "null")
@@ -396,13 +405,15 @@ class RedisStore(JournalStore):
         call; the first carries the trim and the report): (id, row) pairs of open, finished
         and dead tasks, idempotency pairs of new tasks, reply entries by client."""
         payloads, clients, results, new = self._payloads, self._clients, self._results, self._new
-        kept = self._parts
+        kept, ahead = self._parts, self._ahead_starts
         calls: list[list[Any]] = []
         chunk = _Chunk()
         wall_text = repr(wall)
         labels = LABELS
         for task_id, task in self._dirty.items():
             state = labels.get(task.state, "waiting")
+            if state == "running" and task_id in ahead and task_id not in new:
+                continue  # started on its lease ahead: the row says waiting until it finishes
             stamp = (task, task.seq, task.priority, task.submitted_at, task.deadline, task.estimate)
             found = kept.get(task_id)
             if found is not None and found[0] == stamp:
@@ -472,6 +483,7 @@ class RedisStore(JournalStore):
         self._dirty.clear()
         self._new.clear()
         self._results.clear()
+        self._ahead_starts.clear()
 
     def close(self) -> None:
         """Flush what is pending, give the lease up (if this store took it) and disconnect;
