@@ -15,7 +15,7 @@ from typing import Any
 from redis.client import Redis
 
 from swarmbalancer.cluster.agents import LeaseDesk
-from swarmbalancer.cluster.keys import SwarmKeys
+from swarmbalancer.cluster.keys import LEASES_PIN, SwarmKeys
 from swarmbalancer.cluster.rows import new_row
 from swarmbalancer.model import Task
 
@@ -141,6 +141,11 @@ def report(r: Redis, keys: SwarmKeys, agent: str, outcomes: list[str]) -> int:
     if not outcomes:
         return 0
     return int(r.eval(_REPORT, 3, keys.leases, keys.outcomes, keys.counters, agent, *outcomes))
+
+
+def held(r: Redis, keys: SwarmKeys) -> list[str]:
+    """The lease ids in `leases`, sorted (without the field that pins the hash's encoding)."""
+    return sorted(k.decode() for k in r.hkeys(keys.leases) if k.decode() != LEASES_PIN)
 
 
 def rows(r: Redis, keys: SwarmKeys) -> dict[str, dict[str, Any]]:

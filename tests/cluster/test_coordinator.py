@@ -19,6 +19,7 @@ from clusterhelpers import (
     InProcessCoordinator,
     Worker,
     collect_replies,
+    held,
     outcome,
     report,
     rows,
@@ -115,7 +116,7 @@ def test_submitted_tasks_run_on_the_workers_and_each_reply_comes_once(
     assert {row["state"] for row in after.values()} == {"done"}
     assert all(r.zscore(keys.finished, i) is not None for i in ids)
     wait_until(lambda: json.loads(r.get(keys.report) or "{}").get("completed") == 300, 10)
-    assert r.hlen(keys.leases) == 0 and r.llen(keys.inbox) == 0
+    assert held(r, keys) == [] and r.llen(keys.inbox) == 0
 
 
 def test_failures_are_retried_and_a_non_retryable_one_is_a_dead_letter(
@@ -314,13 +315,13 @@ def test_a_worker_holds_one_lease_per_slot_ahead_and_each_task_runs_once(
     ids = submit(r, keys, list(range(10)), client="c1")
     wait_until(lambda: r.llen(keys.ready("w")) == 4, what="2 leases to run, 2 ahead")
     time.sleep(0.3)
-    assert r.llen(keys.ready("w")) == 4 and r.hlen(keys.leases) == 4  # no more than that
+    assert r.llen(keys.ready("w")) == 4 and len(held(r, keys)) == 4  # no more than that
     w.running = True
     got = collect_replies(r, keys, "c1", 10, timeout=30)
     assert sorted(g["id"] for g in got) == sorted(ids)
     assert all(g["state"] == "done" and g["attempt"] == 1 for g in got)
     assert Counter(w.ran) == Counter(ids)  # each ran once, its lease handed out once
-    assert r.hlen(keys.leases) == 0 and r.llen(keys.ready("w")) == 0
+    assert held(r, keys) == [] and r.llen(keys.ready("w")) == 0
 
 
 def test_a_lease_ahead_whose_task_goes_elsewhere_is_taken_back_or_its_late_report_refused(

@@ -6,6 +6,7 @@ direct attempts go to `on_lost` with their leases revoked, an outcome handed ove
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from clusterhelpers import lease_desk
@@ -130,5 +131,5 @@ def test_leases_queued_in_the_loop_turn_of_a_wake_up_go_in_the_same_round_trip()
 
     asyncio.run(main())
     assert len(sent) == 1  # one round trip, both leases in it, the started one first
-    lines = sent[0][8].split("\n")
-    assert [line.split('"task":"')[1].split('"')[0] for line in lines] == ["started", "ahead"]
+    entries = [arg for arg in sent[0] if isinstance(arg, str) and arg.startswith('{"task":')]
+    assert [json.loads(e)["task"] for e in entries] == ["started", "ahead"]

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis import Redis
+from redis.exceptions import ResponseError
 
 from swarmbalancer.cluster.keys import SwarmKeys
-from swarmbalancer.cluster.rows import new_row
+from swarmbalancer.cluster.rows import SEQ_HEAD, new_row
 from swarmbalancer.cluster.scripts import script
 from swarmbalancer.model import Task
 
@@ -41,10 +42,26 @@ def row(
 
 
 def submit(r: Redis, *rows: str) -> list[tuple[str, int]]:
-    answer = json.loads(
-        script(r, "submit")(keys=[K.seq, K.tasks, K.idem, K.inbox], args=list(rows))
-    )
-    return list(zip(answer[0::2], answer[1::2], strict=True))
+    """Send rows as the client does (id, key, row tail); (id, code) per row back."""
+    args: list[str] = []
+    for text in rows:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = {}
+        key = parsed.get("key")
+        args += (parsed.get("id", ""), "" if key is None else "=" + key, text[len(SEQ_HEAD) :])
+    reply = script(r, "submit")(keys=[K.seq, K.tasks, K.idem, K.inbox], args=args)
+    return pairs(args, reply)
+
+
+def pairs(args: list[str], reply: list[Any]) -> list[tuple[str, int]]:
+    codes, existing = reply[0].decode(), iter(reply[1:])
+    names = {"1": 1, "0": 0, "x": -1, "m": -2}
+    return [
+        (next(existing).decode() if code == "0" else args[3 * i], names[code])
+        for i, code in enumerate(codes)
+    ]
 
 
 def report(r: Redis, agent: str, *outcomes: dict[str, Any]) -> int:
@@ -100,11 +117,33 @@ def test_an_id_in_use_refuses_that_row_only(sync_redis: Redis) -> None:
 
 
 def test_a_malformed_row_is_refused_and_the_others_accepted(sync_redis: Redis) -> None:
-    assert submit(sync_redis, "not json", '{"id":"x"}', row("a")) == [
+    assert submit(sync_redis, "not json but long enough", '{"id":"x"}', row("a")) == [
         ("", -2),
         ("x", -2),
         ("a", 1),
     ]
+    assert sync_redis.hkeys(K.tasks) == [b"a"]
+
+
+def test_a_key_given_twice_in_one_call_names_the_first_task(sync_redis: Redis) -> None:
+    assert submit(sync_redis, row("a", key="k"), row("b"), row("c", key="k"), row("b")) == [
+        ("a", 1),
+        ("b", 1),
+        ("a", 0),
+        ("b", -1),
+    ]
+    assert [stored(sync_redis, i)["seq"] for i in "ab"] == [1, 2]
+    assert sync_redis.get(K.seq) == b"2" and sync_redis.lrange(K.inbox, 0, -1) == [b"a", b"b"]
+
+
+def test_an_empty_idempotency_key_is_a_key(sync_redis: Redis) -> None:
+    assert submit(sync_redis, row("a", key=""), row("b", key="")) == [("a", 1), ("a", 0)]
+    assert sync_redis.hget(K.idem, "") == b"a"
+
+
+def test_submit_takes_only_whole_triples(sync_redis: Redis) -> None:
+    with pytest.raises(ResponseError, match="triples"):
+        script(sync_redis, "submit")(keys=[K.seq, K.tasks, K.idem, K.inbox], args=["a", ""])
 
 
 @settings(
@@ -162,6 +201,24 @@ def test_late_foreign_and_repeated_reports_are_discarded_and_counted(sync_redis:
     assert sync_redis.hget(K.counters, "late_results") == b"4"
     assert sync_redis.llen(K.outcomes) == 1
     assert set(sync_redis.hkeys(K.leases)) == {b"theirs", b"other-task"}
+
+
+def test_a_lease_must_name_exactly_this_agent_and_task(sync_redis: Redis) -> None:
+    lease(sync_redis, "a", "w10", "t1")  # an agent whose id starts with the reporter's
+    lease(sync_redis, "b", "w1", "t10")  # a task whose id starts with the reported one
+    lease(sync_redis, "c", "w1", "t1 x")  # a task id that goes on past a space
+    lease(sync_redis, "d", "w1", "t1")
+    kept = report(
+        sync_redis,
+        "w1",
+        outcome("a", "t1", "w1"),
+        outcome("b", "t1", "w1"),
+        outcome("c", "t1", "w1"),
+        outcome("d", "t1", "w1"),
+        outcome("d", "t1", "w1"),  # the same lease twice in one call: the second is late
+    )
+    assert kept == 1 and sync_redis.hget(K.counters, "late_results") == b"4"
+    assert sorted(sync_redis.hkeys(K.leases)) == [b"a", b"b", b"c"]
 
 
 def test_a_malformed_outcome_counts_as_late(sync_redis: Redis) -> None:

@@ -95,3 +95,5 @@ def test_packed_commands_are_what_redis_py_packs(commands: list[list[Any]]) -> N
 def test_a_value_of_another_type_is_a_data_error() -> None:
     with pytest.raises(DataError, match="cannot send"):
         pack([("SET", "k", None)])
+    with pytest.raises(DataError, match="cannot send bool"):
+        pack([("PING",), ("SET", "k", True)])

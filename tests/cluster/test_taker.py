@@ -65,3 +65,22 @@ def test_a_wait_and_its_take_are_one_round_trip_and_nothing_is_lost(
 
     assert asyncio.run(main()) == [[{"n": 0}], [], [{"n": 1}, {"n": 2}], [{"n": 3}]]
     assert sync_redis.lrange(K.outcomes, 0, -1) == [b'{"n": 4}']  # fenced: nothing taken
+
+
+def test_ids_taken_off_the_inbox_come_back_as_their_rows_and_an_id_without_one_is_skipped(
+    server: RedisServer, sync_redis: Redis
+) -> None:
+    sync_redis.set(K.leader, "tok")
+    sync_redis.hset(K.tasks, mapping={"a": '{"id":"a"}', "c": '{"id":"c"}'})
+    sync_redis.rpush(K.inbox, "a", "b", "c")
+
+    async def main() -> list[tuple[dict[str, object], bytes]]:
+        redis = AsyncRedis.from_url(server.url)
+        try:
+            taker = Taker(redis, K, K.inbox, token="tok", rows=K.tasks, wait=0.1)
+            return await taker.take_texts()
+        finally:
+            await redis.aclose()
+
+    assert asyncio.run(main()) == [({"id": "a"}, b'{"id":"a"}'), ({"id": "c"}, b'{"id":"c"}')]
+    assert sync_redis.llen(K.inbox) == 0

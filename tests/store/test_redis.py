@@ -6,14 +6,14 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from redis.client import Redis
 
-from clusterhelpers import replies, rows, submit
+from clusterhelpers import held, replies, rows, submit
 from redisserver import RedisServer, redis_server
 from store.contract import (
     FlushAfterEveryCall,
@@ -24,6 +24,7 @@ from store.contract import (
     record_last_attempt,
     task,
 )
+from swarmbalancer.cluster.agents import Handout
 from swarmbalancer.cluster.keys import SwarmKeys
 from swarmbalancer.cluster.leader import LeaderLease
 from swarmbalancer.cluster.rows import new_row
@@ -120,6 +121,29 @@ def test_a_recovered_task_is_not_written_again_until_it_moves(
     again.flush(0.0)
     assert rows(r, keys)["t"]["state"] == "running"
     again.close()
+
+
+def test_a_start_on_a_lease_ahead_leaves_the_row_waiting_until_the_task_finishes(
+    server: RedisServer, keys: SwarmKeys, r: Redis
+) -> None:
+    store = open_at(server, keys)
+    store.add_agent(agent("a", capacity=2))
+    for name in ("ahead", "fresh"):
+        store.put(task(name))
+        store.flush(0.0)
+        store.enqueue("a", store.get(name), 0.0)  # type: ignore[arg-type]
+    assert store.claim("a", 1.0).id == "ahead"  # type: ignore[union-attr]
+    store.started_ahead("ahead")  # what the leader's desk says when its lease was ahead
+    assert store.claim("a", 1.0).id == "fresh"  # type: ignore[union-attr]
+    store.flush(1.0)
+    assert {i: row["state"] for i, row in rows(r, keys).items()} == {
+        "ahead": "waiting",
+        "fresh": "running",
+    }
+    store.ack("ahead", 2.0, ok=True, result=1)
+    store.flush(2.0)
+    assert rows(r, keys)["ahead"]["state"] == "done"
+    store.close()
 
 
 def test_a_running_task_whose_lost_attempt_was_its_last_is_failed_on_recovery(
@@ -473,24 +497,61 @@ def test_a_flush_whose_reply_was_lost_is_written_again_without_a_second_reply(
     store.close()
 
 
+def lease_args(
+    leases: list[tuple[str, str, str, str]],
+    revoked: Sequence[str] = (),
+    withdrawn: Sequence[str] = (),
+    voided: Sequence[str] = (),
+) -> list[Any]:
+    """lease.lua's ARGV as the leader's writer builds them (token "tok", epoch 1)."""
+    return Handout(list(leases), list(revoked), list(voided), 0, list(withdrawn)).args("tok", 1)
+
+
 def test_lease_script_revokes_after_handing_out_and_takes_back_entries_not_taken(
     r: Redis, keys: SwarmKeys
 ) -> None:
     lease = r.register_script(source("lease"))
+    script_keys = [keys.leader, keys.leases, keys.counters]
     r.set(keys.leader, "tok")
     entry = '{"task":"t1","lease":"L1","attempt":1,"payload":null}'
     kept = '{"task":"t2","lease":"L2","attempt":1,"payload":null}'
     taken = '{"task":"t3","lease":"L3","attempt":1,"payload":null}'
-    lines = f"a L1 {entry}\na L2 {kept}\na L3 {taken}"
+    new = [("a", "L1", "t1", entry), ("a", "L2", "t2", kept), ("a", "L3", "t3", taken)]
     # L1 handed out and taken back in one call: neither its lease nor its entry is left
-    args = ["tok", 1, lines, "L1", "", 0, f"a {entry}"]
-    assert lease(keys=[keys.leader, keys.leases, keys.counters], args=args) == 3
+    assert lease(keys=script_keys, args=lease_args(new, ["L1"], ["a", entry])) == 3
     assert r.lrange(keys.ready("a"), 0, -1) == [kept.encode(), taken.encode()]
-    assert sorted(r.hkeys(keys.leases)) == [b"L2", b"L3"]
+    assert held(r, keys) == ["L2", "L3"]
+    assert r.hget(keys.leases, "L2") == b"a t2 1"
     r.lpop(keys.ready("a"), 2)  # the worker took L2 and L3
-    args = ["tok", 1, "", "L3", "", 0, f"a {taken}"]  # L3 taken back too late: only revoked
-    lease(keys=[keys.leader, keys.leases, keys.counters], args=args)
-    assert r.hkeys(keys.leases) == [b"L2"] and r.llen(keys.ready("a")) == 0
+    # L3 taken back too late: only revoked
+    lease(keys=script_keys, args=lease_args([], ["L3"], ["a", taken]))
+    assert held(r, keys) == ["L2"] and r.llen(keys.ready("a")) == 0
+
+
+def test_lease_script_voids_ready_lists_first_and_groups_leases_by_worker(
+    r: Redis, keys: SwarmKeys
+) -> None:
+    lease = r.register_script(source("lease"))
+    r.set(keys.leader, "tok")
+    r.rpush(keys.ready("a"), "stale")
+    new = [("a", "L1", "t1", "e1"), ("b", "L2", "t2", "e2"), ("a", "L3", "t3", "e3")]
+    args = lease_args(new, voided=["a"])
+    assert lease(keys=[keys.leader, keys.leases, keys.counters], args=args) == 3
+    assert r.lrange(keys.ready("a"), 0, -1) == [b"e1", b"e3"]
+    assert r.lrange(keys.ready("b"), 0, -1) == [b"e2"]
+    assert held(r, keys) == ["L1", "L2", "L3"]
+
+
+def test_the_leases_hash_is_kept_a_hash_table_whatever_it_holds(r: Redis, keys: SwarmKeys) -> None:
+    lease = r.register_script(source("lease"))
+    r.set(keys.leader, "tok")
+    entry = '{"task":"t1","lease":"L1","attempt":1,"payload":null}'
+    script_keys = [keys.leader, keys.leases, keys.counters]
+    lease(keys=script_keys, args=lease_args([("a", "L1", "t1", entry)], ["L1"]))
+    lease(keys=script_keys, args=lease_args([]))
+    # a small hash would be a listpack, which every HGET and HDEL scans from its start
+    assert r.object("encoding", keys.leases) == b"hashtable"
+    assert held(r, keys) == []
 
 
 def test_a_row_adopted_with_its_text_hands_its_payload_out_as_the_client_wrote_it(

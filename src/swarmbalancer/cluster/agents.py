@@ -61,12 +61,13 @@ def lease_lost(exc: ResponseError) -> bool:
 
 class Taker:
     """Takes batches off one list for the leader: `take.lua` pops up to `count` entries,
-    fenced by the leader's token, and returns them as one string (one reply element to read:
-    redis-py parses each element in Python). When the list is empty it blocks on BLMOVE of the
-    list onto itself (up to `wait` seconds), which moves nothing, pipelined with the script
-    (one write on a `Link`, a connection of its own):
+    fenced by the leader's token (an array, parsed by hiredis on the `Link`). When the list is
+    empty it blocks on BLMOVE of the list onto itself (up to `wait` seconds), which moves
+    nothing, pipelined with the script (one write on a `Link`, a connection of its own):
     Redis runs the script the moment the wait returns, so a wake-up costs one round trip. With
-    `rows`, the list holds task ids and their rows (from that hash) are taken."""
+    `rows`, the list holds task ids, and their rows are read from that hash with HMGET in a
+    second round trip (not in the script: Redis's Lua hashes every byte of every string it
+    makes, so rows read there cost the server twice what HMGET does), again until it goes."""
 
     def __init__(
         self,
@@ -81,7 +82,8 @@ class Taker:
     ) -> None:
         self._redis = redis
         self._key = key
-        self._keys = [keys.leader, key] if rows is None else [keys.leader, key, rows]
+        self._keys = [keys.leader, key]
+        self._rows = rows
         self._token = token
         self._wait = wait
         self._drained = False  # the last take left the list empty (as far as it knows)
@@ -101,26 +103,25 @@ class Taker:
         skipped); empty after waiting in vain (the caller comes back). After a take that
         emptied the list (or found it empty), the next one waits first, in the same round trip
         as the script (BLMOVE returns at once when entries came meanwhile)."""
-        blob = await self._take(count)
-        return self._parse(blob) if blob else []
+        texts = await self._take(count)
+        return decode_objects(texts, self._key) if texts else []
 
     async def take_texts(self, count: int = BATCH) -> list[tuple[dict[str, Any], bytes]]:
         """As `take`, each entry with its JSON text as it was stored."""
-        blob = await self._take(count)
-        if not blob:
+        texts = await self._take(count)
+        if not texts:
             return []
-        texts = blob.split(b"\x1e")
-        entries = self._parse(blob)
+        entries = decode_objects(texts, self._key)
         if len(entries) == len(texts):
             return list(zip(entries, texts, strict=True))
         out = []  # some entry was skipped: parse them one by one again, each with its text
         for text in texts:
-            parsed = self._parse(text)
+            parsed = decode_objects((text,), self._key)
             if parsed:
                 out.append((parsed[0], text))
         return out
 
-    async def _take(self, count: int) -> bytes:
+    async def _take(self, count: int) -> list[bytes]:
         keys, wait = self._keys, self._wait
         take = ("EVALSHA", self._sha, len(keys), *keys, self._token, count)
         if self._partial and self._linger:
@@ -137,10 +138,10 @@ class Taker:
             else:
                 replies = await self._link.call(take)
             first_error(replies)
-            blob: Any = replies[-1]
-            if blob:
-                self._partial = self._drained = blob.count(b"\x1e") + 1 < count
-                return bytes(blob)
+            texts: list[bytes] = replies[-1]
+            if texts:
+                self._partial = self._drained = len(texts) < count
+                return texts if self._rows is None else await self._read_rows(texts)
             self._drained = True
         except NoScriptError:
             self._load = True
@@ -151,11 +152,20 @@ class Taker:
         except UNREACHABLE as exc:
             log.warning("taking from %s: %s; trying again", self._key, exc)
             await asyncio.sleep(min(1.0, self._wait))
-        return b""
+        return []
 
-    def _parse(self, blob: bytes) -> list[Any]:
-        """The entries of a batch (0x1E, which never occurs in valid JSON, separates them)."""
-        return decode_objects(blob.split(b"\x1e"), self._key)
+    async def _read_rows(self, ids: list[bytes]) -> list[bytes]:
+        """The rows of ids taken off the list (an id without a row is skipped), read until the
+        read goes: the ids are off the list already."""
+        assert self._rows is not None
+        while True:
+            try:
+                (rows,) = await self._link.call(("HMGET", self._rows, *ids))
+                first_error([rows])
+                return [row for row in rows if row is not None]
+            except UNREACHABLE as exc:
+                log.warning("reading rows of %s: %s; trying again", self._key, exc)
+                await asyncio.sleep(min(1.0, self._wait))
 
 
 class RemoteError(Exception):
@@ -168,6 +178,8 @@ class WorkerLost(Exception):
 
 #: A direct attempt (`LeaseDesk.begin`): its task, its worker and when it began (balancer clock).
 Direct = tuple[Task, str, float]
+#: A lease queued for `lease.lua`: agent id, lease id, task id, ready entry (JSON).
+Issued = tuple[str, str, str, str]
 
 
 class LeaseDesk:
@@ -206,11 +218,11 @@ class LeaseDesk:
         self._wake = wake
         self._ids = itertools.count(1)
         self._tag = tag
-        self._pending: list[str] = []  # "<agent> <lease> <entry>" lines not sent yet
+        self._pending: list[Issued] = []  # new leases not sent yet
         self._revoked: list[str] = []  # lease ids whose attempt ended without an outcome
         self._voided: list[str] = []  # agents whose ready list is to be emptied
         self._late = 0  # outcomes discarded, not counted in Redis yet
-        self._withdrawn: list[str] = []  # "<agent> <entry>": prefetched entries to take back
+        self._withdrawn: list[str] = []  # agent id, entry, ...: prefetched entries to take back
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._held: dict[str, dict[str, None]] = {}  # agent id -> its lease ids, in order
         #: agent id -> task id -> (lease id, entry): leased ahead of its start
@@ -226,6 +238,8 @@ class LeaseDesk:
         #: told of direct attempts whose worker was lost (`fail_agent`), with the error
         self.on_lost: Callable[[list[tuple[str, Direct]], BaseException], None] | None = None
         self.withdrawals = 0  # prefetched leases taken back (the task went elsewhere)
+        #: told of each direct attempt that starts on its lease ahead (its task id)
+        self.started_ahead: Callable[[str], None] | None = None
 
     def lease(self, agent_id: str, task: Task) -> tuple[str, asyncio.Future[dict[str, Any]]]:
         """The lease of `task`'s attempt on the worker `agent_id`: one whose outcome is known
@@ -252,6 +266,8 @@ class LeaseDesk:
         lease_id, early = self._take_ahead(agent_id, task.id)
         if lease_id is None:
             lease_id = self._issue(agent_id, task, task.attempt)[0]
+        elif self.started_ahead is not None:
+            self.started_ahead(task.id)
         if early is None:
             self.direct[lease_id] = (task, agent_id, now)
         return lease_id, early
@@ -308,7 +324,7 @@ class LeaseDesk:
         if held is not None:
             held.pop(lease_id, None)
         self._revoked.append(lease_id)
-        self._withdrawn.append(f"{agent_id} {entry}")
+        self._withdrawn += (agent_id, entry)
         self.withdrawals += 1
         self._wake()
 
@@ -324,7 +340,7 @@ class LeaseDesk:
             f'"timeout":{"null" if timeout is None else repr(timeout)},'
             f'"payload":{self._payload_of(task.id)}}}'
         )
-        self._pending.append(f"{agent_id} {lease_id} {entry}")
+        self._pending.append((agent_id, lease_id, task.id, entry))
         held = self._held.get(agent_id)
         if held is None:
             held = self._held[agent_id] = {}
@@ -429,14 +445,36 @@ class LeaseDesk:
 
 @dataclass(frozen=True, slots=True)
 class Handout:
-    """One `lease.lua` call's worth: new lease lines, revoked lease ids, agents whose ready
-    list to void, outcomes discarded, prefetched entries to take out of ready lists."""
+    """One `lease.lua` call's worth: new leases, revoked lease ids, agents whose ready list to
+    void, outcomes discarded, prefetched entries to take out of ready lists (agent id, entry,
+    agent id, entry, ...)."""
 
-    leases: list[str]
+    leases: list[Issued]
     revoked: list[str]
     voided: list[str]
     late: int
     withdrawn: list[str]
+
+    def args(self, token: str, epoch: int) -> list[Any]:
+        """lease.lua's ARGV (see its header): the new leases grouped by worker, each value an
+        argument of its own."""
+        groups: dict[str, tuple[list[str], list[str]]] = {}
+        for agent_id, lease_id, task_id, entry in self.leases:
+            group = groups.get(agent_id)
+            if group is None:
+                group = groups[agent_id] = ([], [])
+            group[0].extend((lease_id, f"{agent_id} {task_id} {epoch}"))
+            group[1].append(entry)
+        out: list[Any] = [token, epoch, self.late, len(groups), len(self.revoked)]
+        out += (len(self.voided), len(self.withdrawn) // 2)
+        out += self.voided
+        for agent_id, (pairs, entries) in groups.items():
+            out += (agent_id, len(entries))
+            out += pairs
+            out += entries
+        out += self.revoked
+        out += self.withdrawn
+        return out
 
 
 class RedisAgent:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -41,9 +40,10 @@ FIRST_CALL = 100
 
 @dataclass(slots=True)
 class _Request:
-    """One submit or submit_many waiting for the next batch: its rows and their answers."""
+    """One submit or submit_many waiting for the next batch: its rows, as submit.lua's
+    (id, key, row tail) triples, and their answers."""
 
-    rows: list[str]
+    args: list[str]
     answer: asyncio.Future[list[Any]]
 
 
@@ -200,7 +200,7 @@ class Client:
             max_retries=max_retries,
             period=period,
         )
-        handles = await self._send([task], [self._row(task, wall)])
+        handles = await self._send([task], self._rows([task], wall))
         return handles[0]
 
     async def submit_many(self, payloads: Iterable[Any], **keywords: Any) -> list[RemoteHandle]:
@@ -215,7 +215,7 @@ class Client:
             payload, fields = merged(item, keywords)
             tasks.append(self._make(payload, wall, **fields))
         check_unique_ids(tasks)
-        return await self._send(tasks, [self._row(t, wall) for t in tasks])
+        return await self._send(tasks, self._rows(tasks, wall))
 
     def _make(self, payload: Any, wall: float, **fields: Any) -> Task:
         """A validated task from submit's keywords; each bad field raises TaskRejected naming
@@ -233,12 +233,20 @@ class Client:
     def _new_id(self) -> str:
         return f"{self._prefix}-{next(self._ids)}"
 
-    def _row(self, task: Task, wall: float) -> str:
-        return rows.new_row(
-            task, client=self.id, wall=wall, max_payload_bytes=self.max_payload_bytes
-        )
+    def _rows(self, tasks: list[Task], wall: float) -> list[str]:
+        """submit.lua's arguments for `tasks`: (id, "=" + key or "", row tail) each."""
+        client, limit, tail = self.id, self.max_payload_bytes, rows.row_tail
+        args: list[str] = []
+        for task in tasks:
+            key = task.idempotency_key
+            args += (
+                task.id,
+                "" if key is None else "=" + key,
+                tail(task, client=client, wall=wall, max_payload_bytes=limit),
+            )
+        return args
 
-    async def _send(self, tasks: list[Task], texts: list[str]) -> list[RemoteHandle]:
+    async def _send(self, tasks: list[Task], args: list[str]) -> list[RemoteHandle]:
         """Queue rows for the next batch and turn the script's answers into handles."""
         replies = self._waiting()
         waiting = replies.waiting
@@ -250,7 +258,7 @@ class Client:
         provisional = [RemoteHandle(t.id, loop, waiting) for t in tasks]
         for handle in provisional:
             replies.expect(handle)
-        request = _Request(texts, loop.create_future())
+        request = _Request(args, loop.create_future())
         self._queue.append(request)
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush())
@@ -267,12 +275,13 @@ class Client:
         try:
             while self._queue:
                 requests, self._queue = self._queue, []
-                texts = [text for r in requests for text in r.rows]
+                args = [arg for r in requests for arg in r.args]
                 answers: list[Any] = []
                 try:
-                    for first, last in _calls(len(texts)):
-                        answer = await self._submit(keys=self._submit_keys, args=texts[first:last])
-                        answers.extend(json.loads(answer))  # one JSON text per call
+                    for first, last in _calls(len(args) // 3):
+                        part = args[3 * first : 3 * last]
+                        reply = await self._submit(keys=self._submit_keys, args=part)
+                        answers += _answers(part, reply)
                 except Exception as exc:
                     if isinstance(exc, TRANSIENT):
                         where = redact(self.url)
@@ -288,7 +297,7 @@ class Client:
                     continue
                 at = 0
                 for r in requests:
-                    end = at + 2 * len(r.rows)
+                    end = at + 2 * (len(r.args) // 3)
                     if not r.answer.done():
                         r.answer.set_result(answers[at:end])
                     at = end
@@ -391,6 +400,25 @@ class Client:
         error = StoreError(f"store: redis at {redact(self.url)!r} is unavailable ({exc})")
         error.__cause__ = exc
         return error
+
+
+#: submit.lua's codes (see its header) as `_handles` reads them.
+_CODES = {ord("1"): 1, ord("0"): 0, ord("x"): -1}
+
+
+def _answers(args: list[str], reply: list[Any]) -> list[Any]:
+    """submit.lua's reply for the rows of `args` as (id, code) pairs, flat: the row's id, or
+    the existing task's for code 0 (a known key); -2 for a malformed row."""
+    codes, existing = reply[0], iter(reply[1:])
+    out: list[Any] = []
+    for i, code in enumerate(codes.encode() if isinstance(codes, str) else codes):
+        number = _CODES.get(code, -2)
+        if number == 0:
+            found = next(existing)
+            out += (found.decode() if isinstance(found, bytes) else str(found), 0)
+        else:
+            out += (args[3 * i], number)
+    return out
 
 
 def _calls(count: int) -> list[tuple[int, int]]:

@@ -142,6 +142,7 @@ class Leader:
             wake=writer.wake,
         )
         writer.serve(self.desk)
+        self.desk.started_ahead = store.started_ahead
         balancer.attach(self.desk)
         balancer.after_pump = Prefetcher(self.desk, store, config.prefetch)
         self.workers = Workers(

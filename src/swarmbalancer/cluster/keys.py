@@ -35,6 +35,12 @@ def check_agent_id(agent_id: str) -> str:
     return agent_id
 
 
+#: A field lease.lua keeps in `leases`, with a long value, so that Redis stores that hash as a
+#: hash table (constant-time lookups) rather than a listpack (scanned on every lookup); not a
+#: lease (no lease id starts with "#").
+LEASES_PIN = "#hashtable"
+
+
 @dataclass(frozen=True, slots=True)
 class SwarmKeys:
     """The names of one swarm's keys."""
@@ -102,7 +108,8 @@ class SwarmKeys:
 
     @property
     def leases(self) -> str:
-        """Hash: lease id -> "<agent id> <task id> <epoch>" for each attempt handed to a worker."""
+        """Hash: lease id -> "<agent id> <task id> <epoch>" for each attempt handed to a worker
+        (and the field `LEASES_PIN`)."""
         return self.prefix + "leases"
 
     def ready(self, agent_id: str) -> str:

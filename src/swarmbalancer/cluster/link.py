@@ -123,24 +123,16 @@ def _error(reply: _Reply) -> Exception:
 
 
 def pack(commands: Sequence[Sequence[Any]]) -> bytes:
-    """`commands` in the Redis protocol: str as UTF-8, int and float as their text."""
-    out: list[bytes] = []
-    add = out.append
-    for command in commands:
-        add(b"*%d\r\n" % len(command))
-        for arg in command:
-            kind = type(arg)
-            if kind is bytes:
-                data = arg
-            elif kind is str:
-                data = arg.encode()
-            elif kind is int:
-                data = b"%d" % arg
-            elif kind is float:
-                data = repr(arg).encode()
-            else:
-                raise DataError(f"link: cannot send {kind.__name__} {arg!r}")
-            add(b"$%d\r\n" % len(data))
-            add(data)
-            add(b"\r\n")
-    return b"".join(out)
+    """`commands` in the Redis protocol: str as UTF-8, int and float as their text (packed by
+    hiredis, in C: a Python loop cost 0.2 us an argument, and a flush sends thousands)."""
+    try:
+        return b"".join([_pack(tuple(command)) for command in commands])
+    except TypeError:
+        for command in commands:
+            for arg in command:
+                if type(arg) not in (bytes, str, int, float):
+                    raise DataError(f"link: cannot send {type(arg).__name__} {arg!r}") from None
+        raise
+
+
+_pack = hiredis.pack_command

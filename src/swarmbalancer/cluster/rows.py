@@ -21,8 +21,19 @@ _PRIORITIES = tuple(sorted(Priority))  # indexed by value: 0 critical .. 4 backg
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
+#: The first member of a row a client writes; submit.lua puts the real seq in its place.
+SEQ_HEAD = '{"seq":0'
+
+
 def new_row(task: Task, *, client: str | None, wall: float, max_payload_bytes: int) -> str:
-    """The row (JSON text) of a task a client submits, `waiting`; the script sets `seq`.
+    """The row (JSON text) of a task a client submits, `waiting`, seq 0 (submit.lua sets it):
+    `SEQ_HEAD` then `row_tail`."""
+    return SEQ_HEAD + row_tail(task, client=client, wall=wall, max_payload_bytes=max_payload_bytes)
+
+
+def row_tail(task: Task, *, client: str | None, wall: float, max_payload_bytes: int) -> str:
+    """A new row's text after its first member ({"seq":0), as a client sends it: it starts
+    with ,"id": and the payload is its last member.
 
     `task` comes from `Task.create`, so it is validated as an embedded submit is; `wall` is the
     Unix time that `task.submitted_at` and `task.deadline` are relative to. A payload that is not
@@ -34,7 +45,7 @@ def new_row(task: Task, *, client: str | None, wall: float, max_payload_bytes: i
     # Built by hand (a client's hot path: one per task), the fields in `json_row`'s order, each
     # written as the JSON encoder writes it (tests/cluster/test_rows.py checks they agree).
     return (
-        f'{{"id":{_str(task.id)},"seq":0,"state":"waiting","attempt":{int(task.attempt)},'
+        f',"id":{_str(task.id)},"state":"waiting","attempt":{int(task.attempt)},'
         f'"priority":{int(task.priority)},"tenant":{_text(task.tenant)},'
         f'"deadline":{"null" if deadline is None else repr(deadline + (wall - task.submitted_at))},'
         f'"estimate":{_number(task.estimate)},"affinity":{names},"region":{_text(task.region)},'
@@ -49,8 +60,8 @@ def json_row(task: Task, *, client: str | None, wall: float, payload: str) -> st
     """`new_row` through the JSON encoder: the reference its hand-built text must equal."""
     shift = wall - task.submitted_at
     head = {
-        "id": task.id,
         "seq": 0,
+        "id": task.id,
         "state": "waiting",
         "attempt": task.attempt,
         "priority": int(task.priority),
@@ -73,7 +84,8 @@ def json_row(task: Task, *, client: str | None, wall: float, payload: str) -> st
     return text[:-1] + ',"payload":' + payload + "}"
 
 
-#: A row's fields as `new_row` and `leader_row` write them, in their order (payload last).
+#: A row's fields as `leader_row` writes them, in their order (payload last); `new_row` writes
+#: "seq" first.
 ROW_FIELDS = (
     "id", "seq", "state", "attempt", "priority", "tenant", "deadline", "estimate", "affinity",
     "region", "key", "max_retries", "period", "submitted_wall", "result", "error",

@@ -91,23 +91,9 @@ class Writer:
             for args in (batch.calls if batch is not None else ())
         ]
         if handout is not None:
-            commands.append(
-                (
-                    "EVALSHA",
-                    self._lease_sha,
-                    3,
-                    keys.leader,
-                    keys.leases,
-                    keys.counters,
-                    token,
-                    self._epoch,
-                    "\n".join(handout.leases),
-                    "\n".join(handout.revoked),
-                    "\n".join(handout.voided),
-                    handout.late,
-                    "\n".join(handout.withdrawn),
-                )
-            )
+            lease_keys = (keys.leader, keys.leases, keys.counters)
+            args = handout.args(token, self._epoch)
+            commands.append(("EVALSHA", self._lease_sha, 3, *lease_keys, *args))
         delay, load = 0.05, False
         while True:
             try:

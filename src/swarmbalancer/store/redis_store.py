@@ -23,7 +23,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.client import Redis
@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 FLUSH_CHUNK = 5000
 
 #: The index in a `flush.lua` call's ARGV of its flag "may repeat an earlier call".
-RESENT_ARG = 5
+RESENT_ARG = 4
 
 _FINISHED = frozenset({TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED})
 _LEASE_LOST = "LEASELOST"
@@ -79,6 +79,19 @@ class JournalBatch:
         no reply whose task was finished already."""
         for args in self.calls:
             args[RESENT_ARG] = "1"
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """One `flush.lua` call's rows being gathered: (id, row) pairs by kind, idempotency pairs,
+    and each client's reply entries with their task ids."""
+
+    open: list[str] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    replies: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+    rows: int = 0
 
 
 class RedisConfigWarning(RuntimeWarning):
@@ -131,6 +144,7 @@ class RedisStore(JournalStore):
         #: open tasks' rows but for their state: (what they were built from, the parts)
         self._parts: dict[str, tuple[tuple[Any, ...], RowParts]] = {}
         self._report: str | None = None
+        self._ahead_starts: set[str] = set()  # started on a lease ahead since the last write
         self._abandoned = False
         self._wake_writer: Callable[[], None] | None = None
         self._flush_keys = [keys.leader, keys.tasks, keys.finished, keys.dead, keys.idem]
@@ -265,6 +279,14 @@ class RedisStore(JournalStore):
     #: a write failed on the network (it may have run): the next calls may repeat it
     _uncertain = False
 
+    def started_ahead(self, task_id: str) -> None:
+        """`task_id`'s attempt started on the lease handed out ahead of it: its row is not
+        written as running (it stays waiting until the task finishes), as the worker may have
+        run it already, and most such starts find their outcome in the next batch. What that
+        costs, should the leader die while the attempt runs: that attempt is not counted
+        against `max_retries` (the caveat of every lease ahead, docs/distributed.md)."""
+        self._ahead_starts.add(task_id)
+
     def payload_json(self, task_id: str) -> str:
         """An open task's payload as the JSON text its row holds (what a worker gets)."""
         return self._payloads.get(task_id, "null")
@@ -380,18 +402,18 @@ class RedisStore(JournalStore):
 
     def _flush_args(self, wall: float, shift: float, trim: int) -> list[list[Any]]:
         """The ARGV of each `flush.lua` call writing the dirty tasks (`FLUSH_CHUNK` rows per
-        call; the first carries the trim and the report): rows one per line, idempotency
-        pairs of new tasks, reply entries by client."""
+        call; the first carries the trim and the report): (id, row) pairs of open, finished
+        and dead tasks, idempotency pairs of new tasks, reply entries by client."""
         payloads, clients, results, new = self._payloads, self._clients, self._results, self._new
-        kept = self._parts
+        kept, ahead = self._parts, self._ahead_starts
         calls: list[list[Any]] = []
-        lines: list[str] = []
-        keys: list[str] = []
-        replies: dict[str, list[str]] = {}
+        chunk = _Chunk()
         wall_text = repr(wall)
         labels = LABELS
         for task_id, task in self._dirty.items():
             state = labels.get(task.state, "waiting")
+            if state == "running" and task_id in ahead and task_id not in new:
+                continue  # started on its lease ahead: the row says waiting until it finishes
             stamp = (task, task.seq, task.priority, task.submitted_at, task.deadline, task.estimate)
             found = kept.get(task_id)
             if found is not None and found[0] == stamp:
@@ -401,7 +423,7 @@ class RedisStore(JournalStore):
                 parts = row_parts(task, shift=shift, payload=payload, client=clients.get(task_id))
                 kept[task_id] = (stamp, parts)
             if state == "waiting" or state == "running":
-                lines.append("o" + parts.row(state, task.attempt))
+                chunk.open += (task_id, parts.row(state, task.attempt))
             else:
                 result, error = "null", task.error
                 if task_id in results:
@@ -411,36 +433,42 @@ class RedisStore(JournalStore):
                     else:
                         result = text
                 row = parts.finished(state, task.attempt, result, error, wall_text)
-                lines.append(("d" if state == "failed" else "f") + row)
+                if state == "failed":
+                    chunk.dead += (task_id, row)
+                else:
+                    chunk.finished += (task_id, row)
                 client = clients.get(task_id)
                 if client is not None:
-                    entry = reply_entry(task, state, result, error)
-                    replies.setdefault(client, []).append(entry)
+                    group = chunk.replies.get(client)
+                    if group is None:
+                        group = chunk.replies[client] = ([], [])
+                    group[0].append(task_id)
+                    group[1].append(reply_entry(task, state, result, error))
             key = task.idempotency_key
             if key is not None and task_id in new:
-                keys += (key, task_id)
-            if len(lines) >= FLUSH_CHUNK:
-                calls.append(self._call(lines, keys, replies, trim, not calls))
-                lines, keys, replies = [], [], {}
-        if lines or not calls:
-            calls.append(self._call(lines, keys, replies, trim, not calls))
+                chunk.keys += (key, task_id)
+            chunk.rows += 1
+            if chunk.rows >= FLUSH_CHUNK:
+                calls.append(self._call(chunk, trim, not calls))
+                chunk = _Chunk()
+        if chunk.rows or not calls:
+            calls.append(self._call(chunk, trim, not calls))
         return calls
 
-    def _call(
-        self,
-        lines: list[str],
-        keys: list[str],
-        replies: dict[str, list[str]],
-        trim: int,
-        first: bool,
-    ) -> list[Any]:
+    def _call(self, chunk: _Chunk, trim: int, first: bool) -> list[Any]:
         report = (self._report or "") if first else ""
         args: list[Any] = [self.lease.token, repr(float(self._retention)), trim if first else 0]
-        resent = "1" if self._uncertain else "0"
-        args += (report, "\n".join(lines), resent, len(keys) // 2, len(replies))
-        args += keys
-        for client, entries in replies.items():
-            args += (client, "\n".join(entries))
+        args += (report, "1" if self._uncertain else "0")
+        args += (len(chunk.open) // 2, len(chunk.finished) // 2, len(chunk.dead) // 2)
+        args += (len(chunk.keys) // 2, len(chunk.replies))
+        args += chunk.open
+        args += chunk.finished
+        args += chunk.dead
+        args += chunk.keys
+        for client, (ids, entries) in chunk.replies.items():
+            args += (client, len(ids))
+            args += ids
+            args += entries
         return args
 
     def _written(self) -> None:
@@ -455,6 +483,7 @@ class RedisStore(JournalStore):
         self._dirty.clear()
         self._new.clear()
         self._results.clear()
+        self._ahead_starts.clear()
 
     def close(self) -> None:
         """Flush what is pending, give the lease up (if this store took it) and disconnect;

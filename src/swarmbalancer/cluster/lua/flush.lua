@@ -14,21 +14,22 @@
 -- ARGV[2]  retention: seconds a finished row is kept (finished and dead alike)
 -- ARGV[3]  trim: remove at most this many expired rows from each zset now (0: none)
 -- ARGV[4]  the report JSON to store, or "" to leave it
--- ARGV[5]  the rows, one per line ("\n"; compact JSON never holds a raw newline): a kind
---          letter then the row, whose first field is "id": "o" open (waiting or running),
---          "f" finished (done or cancelled: ZADD finished), "d" dead (failed: ZADD dead)
--- ARGV[6]  "1" when this call may repeat one that ran already (the caller sent it again, its
+-- ARGV[5]  "1" when this call may repeat one that ran already (the caller sent it again, its
 --          reply lost on the network, or a write failed before it), else "0"
--- ARGV[7]  K, the number of idempotency pairs;  ARGV[8]  C, the number of client groups
+-- ARGV[6]  O, ARGV[7] F, ARGV[8] D: the numbers of open (waiting or running), finished (done
+--          or cancelled: ZADD finished) and dead (failed: ZADD dead) rows
+-- ARGV[9]  K, the number of idempotency pairs;  ARGV[10]  C, the number of client groups
+-- then O, F and D pairs (task id, row), in that order: HSET tasks
 -- then K pairs   (idempotency key, task id): HSETNX idem (new tasks' keys)
--- then C pairs   (client id, its reply entries one per line): RPUSH reply:<client>; an entry is
---                {"id", "state", "result", "error", "attempt"} (wire formats), "id" first. An
+-- then C groups  (client id, E, E task ids, their E reply entries): RPUSH reply:<client>; an
+--                entry is {"id", "state", "result", "error", "attempt"} (wire formats). An
 --                entry goes out only when its row entered finished or dead in this call: in a
---                call that may repeat another (ARGV[6]), an entry whose row was in finished or
+--                call that may repeat another (ARGV[5]), an entry whose row was in finished or
 --                dead already is not pushed, so no reply goes out twice.
 --
--- Lines are split with plain finds (Lua's pattern matcher walks a batch char by char, and a
--- batch is tens of kilobytes).
+-- Rows and entries are arguments of their own, written straight from ARGV: the script makes
+-- no string of them (Redis's Lua hashes every byte of every string a script makes, and
+-- cutting a joined batch up cost more than the writes).
 -- Trimming takes the oldest ids whose time is past retention from finished and from dead,
 -- deletes their rows, and their idem entries when the key still names them. Returns the number
 -- of rows trimmed. An error starting with LEASELOST when the lease is not the caller's.
@@ -41,83 +42,71 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local retention, trim = tonumber(ARGV[2]), tonumber(ARGV[3])
 local STEP = 500 -- fields per command: few calls, well within Lua's stack
 
-local function flush_calls(command, key, values)
-  for j = 1, #values, 2 * STEP do
-    redis.call(command, key, unpack(values, j, math.min(j + 2 * STEP - 1, #values)))
+-- ARGV[first..last] in commands of STEP values (width 1) or STEP pairs (width 2)
+local function from_argv(command, key, first, last, width)
+  for j = first, last, width * STEP do
+    redis.call(command, key, unpack(ARGV, j, math.min(j + width * STEP - 1, last)))
   end
 end
 
 if ARGV[4] ~= '' then
   redis.call('SET', KEYS[6], ARGV[4])
 end
--- The id a row or a reply entry starts with ({"id":"..."): read with a pattern, or decoded
--- when it holds a quote or a backslash.
-local function id_of(text)
-  return string.match(text, '^{"id":"([^"\\]*)"') or cjson.decode(text).id
-end
-
-local find, sub, byte = string.find, string.sub, string.byte
-
--- each line of a text, in order (plain finds: no pattern matching)
-local function each_line(text, visit)
-  local at, size = 1, #text
-  while at <= size do
-    local stop = find(text, '\n', at, true) or size + 1
-    if stop > at then
-      visit(at, stop - 1)
-    end
-    at = stop + 1
-  end
-end
-
-local resent = ARGV[6] == '1'
-local fields, done, failed, fresh = {}, {}, {}, {}
-local F, D = byte('f'), byte('d')
-local rows = ARGV[5]
-each_line(rows, function(first, last)
-  local kind, row = byte(rows, first), sub(rows, first + 1, last)
-  local id = id_of(row)
-  fields[#fields + 1] = id
-  fields[#fields + 1] = row
-  if kind == F or kind == D then
-    local zset, list = finished, done
-    if kind == D then
-      zset, list = dead, failed
-    end
+local resent = ARGV[5] == '1'
+local nopen, nfinished, ndead = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local nkeys, ngroups = tonumber(ARGV[9]), tonumber(ARGV[10])
+local at = 11
+local rows_end = at + 2 * (nopen + nfinished + ndead) - 1
+local fresh = {}
+-- ZADD the ids of the pairs from `first`, `count` of them, into `zset` at `now`
+local function record(zset, first, count)
+  local scored = {}
+  for j = 0, count - 1 do
+    local id = ARGV[first + 2 * j]
     if resent then
       -- finished by this call, not by an earlier one this call repeats: its reply goes out
       fresh[id] = not redis.call('ZSCORE', zset, id)
     end
-    list[#list + 1] = now
-    list[#list + 1] = id
+    scored[#scored + 1] = now
+    scored[#scored + 1] = id
   end
-end)
-flush_calls('HSET', tasks, fields)
-flush_calls('ZADD', finished, done)
-flush_calls('ZADD', dead, failed)
-local nkeys, ngroups = tonumber(ARGV[7]), tonumber(ARGV[8])
-local i = 9
-for _ = 1, nkeys do
-  redis.call('HSETNX', idem, ARGV[i], ARGV[i + 1])
-  i = i + 2
+  for j = 1, #scored, 2 * STEP do
+    redis.call('ZADD', zset, unpack(scored, j, math.min(j + 2 * STEP - 1, #scored)))
+  end
 end
-local prefix = sub(KEYS[1], 1, #KEYS[1] - #'leader')
+record(finished, at + 2 * nopen, nfinished)
+record(dead, at + 2 * (nopen + nfinished), ndead)
+from_argv('HSET', tasks, at, rows_end, 2)
+at = rows_end + 1
+for _ = 1, nkeys do
+  redis.call('HSETNX', idem, ARGV[at], ARGV[at + 1])
+  at = at + 2
+end
+local prefix = string.sub(KEYS[1], 1, #KEYS[1] - #'leader')
 local ttl = math.max(1, math.ceil(retention))
 for _ = 1, ngroups do
-  local key, text, entries = prefix .. 'reply:' .. ARGV[i], ARGV[i + 1], {}
-  each_line(text, function(first, last)
-    local entry = sub(text, first, last)
-    if not resent or fresh[id_of(entry)] then
-      entries[#entries + 1] = entry
+  local key, count = prefix .. 'reply:' .. ARGV[at], tonumber(ARGV[at + 1])
+  local ids = at + 2
+  local entries = ids + count
+  local pushed = count
+  if not resent then
+    from_argv('RPUSH', key, entries, entries + count - 1, 1)
+  else
+    local kept = {}
+    for j = 0, count - 1 do
+      if fresh[ARGV[ids + j]] then
+        kept[#kept + 1] = ARGV[entries + j]
+      end
     end
-  end)
-  for j = 1, #entries, STEP do
-    redis.call('RPUSH', key, unpack(entries, j, math.min(j + STEP - 1, #entries)))
+    for j = 1, #kept, STEP do
+      redis.call('RPUSH', key, unpack(kept, j, math.min(j + STEP - 1, #kept)))
+    end
+    pushed = #kept
   end
-  if #entries > 0 then
+  if pushed > 0 then
     redis.call('EXPIRE', key, ttl)
   end
-  i = i + 2
+  at = entries + count
 end
 local trimmed = 0
 if trim > 0 then

@@ -15,8 +15,8 @@
 
 local leases_key, outcomes_key, counters_key = KEYS[1], KEYS[2], KEYS[3]
 local agent = ARGV[1]
-local kept = {}
-local late = 0
+local STEP = 1000 -- values per command: few calls, well within Lua's stack (unpack)
+local find, byte = string.find, string.byte
 
 -- The lease and task of an outcome. The worker writes {"lease":"<hex>","task":"<id>",... first,
 -- read here without decoding the rest (the result may be large); any other text is decoded.
@@ -32,27 +32,47 @@ local function lease_and_task(text)
   return nil, nil
 end
 
-for i = 2, #ARGV do
-  local lease, task = lease_and_task(ARGV[i])
+local count = #ARGV - 1
+local leases, tasks = {}, {}
+for i = 1, count do
+  local lease, task = lease_and_task(ARGV[i + 1])
+  leases[i], tasks[i] = lease or '', task
+end
+-- one HMGET, one HDEL and one RPUSH per STEP outcomes, not a command or two each
+local values = {}
+for j = 1, count, STEP do
+  local part = redis.call('HMGET', leases_key, unpack(leases, j, math.min(j + STEP - 1, count)))
+  for k = 1, #part do
+    values[j + k - 1] = part[k]
+  end
+end
+-- a lease's value is "<agent> <task> <epoch>": compared in place, without making strings
+local head = agent .. ' '
+local start = #head + 1
+local kept, ended, taken = {}, {}, {}
+local late = 0
+for i = 1, count do
+  local value, lease, task = values[i], leases[i], tasks[i]
   local held = false
-  if lease then
-    local value = redis.call('HGET', leases_key, lease)
-    if value then
-      local want = agent .. ' ' .. task .. ' '
-      -- the rest after agent and task is the epoch, which holds no space
-      held = string.sub(value, 1, #want) == want and not string.find(value, ' ', #want + 1, true)
-    end
+  if value and task and task ~= '' and not taken[lease]
+    and find(value, head, 1, true) == 1 and find(value, task, start, true) == start then
+    local after = start + #task
+    -- the rest after agent and task is the epoch, which holds no space
+    held = byte(value, after) == 32 and not find(value, ' ', after + 1, true)
   end
   if held then
-    redis.call('HDEL', leases_key, lease)
-    kept[#kept + 1] = ARGV[i]
+    taken[lease] = true
+    ended[#ended + 1] = lease
+    kept[#kept + 1] = ARGV[i + 1]
   else
     late = late + 1
   end
 end
 
-for first = 1, #kept, 1000 do
-  redis.call('RPUSH', outcomes_key, unpack(kept, first, math.min(first + 999, #kept)))
+for first = 1, #kept, STEP do
+  local last = math.min(first + STEP - 1, #kept)
+  redis.call('HDEL', leases_key, unpack(ended, first, last))
+  redis.call('RPUSH', outcomes_key, unpack(kept, first, last))
 end
 if late > 0 then
   redis.call('HINCRBY', counters_key, 'late_results', late)
