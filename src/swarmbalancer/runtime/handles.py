@@ -32,20 +32,6 @@ class TaskHandle(asyncio.Future[Any]):
     _cancelling: bool
     _errors: list[BaseException] | None
 
-    @classmethod
-    def new(
-        cls, task: Task, owner: _Canceller | None, loop: asyncio.AbstractEventLoop
-    ) -> TaskHandle:
-        """A pending handle of `task` on `loop`; `owner` carries out `cancel()` (None: a plain
-        future's cancel). Built without a Python `__init__`: one is made per task."""
-        handle = cls(loop=loop)
-        handle.task = task
-        handle._owner = owner
-        handle._worker = None
-        handle._cancelling = False
-        handle._errors = None
-        return handle
-
     @property
     def id(self) -> str:
         return self.task.id

@@ -14,13 +14,27 @@ from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.runtime.state import BalancerState
 
 
+def new_handle(
+    task: Task, owner: HandleRegistry | None, loop: asyncio.AbstractEventLoop
+) -> TaskHandle:
+    """A pending handle of `task` on `loop`; `owner` carries out its `cancel()` (None: a plain
+    future's cancel). Made here, in compiled code, without a Python `__init__`: one per task."""
+    handle = TaskHandle(loop=loop)
+    handle.task = task
+    handle._owner = owner
+    handle._worker = None
+    handle._cancelling = False
+    handle._errors = None
+    return handle
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)  # Balancer's subclasses
 class HandleRegistry(BalancerState):
     """Making, settling and cancelling task handles: the balancer's bookkeeping of its tasks."""
 
     def _handle_for(self, task: Task, loop: asyncio.AbstractEventLoop) -> TaskHandle:
         """A new handle for an accepted task, findable by id and idempotency key."""
-        handle = TaskHandle.new(task, self, loop)
+        handle = new_handle(task, self, loop)
         self._handles[task.id] = handle
         key = task.idempotency_key
         if key is not None:
@@ -38,7 +52,7 @@ class HandleRegistry(BalancerState):
         handle = self._handles.get(task.id)
         if handle is not None:
             return handle
-        handle = TaskHandle.new(task, None, loop)
+        handle = new_handle(task, None, loop)
         if task.state is TaskState.CANCELLED:
             handle._cancel_now()
         elif task.state is TaskState.FAILED:
