@@ -150,7 +150,15 @@ def _outcome(
     runtime: float,
 ) -> str:
     # written by hand (the hot path: one per task), "lease" and "task" first as report.lua
-    # reads them; the result is spliced in already encoded, so it is encoded (and measured) once
+    # reads them; the result is spliced in already encoded, so it is encoded (and measured) once.
+    # A plain success leaves out the fields at their defaults (error null, retryable true,
+    # retry_after null, usage null): a quarter of its bytes, encoded, stored and decoded less
+    if error is None and retry_after is None and attempt.usage is None:
+        return (
+            f'{{"lease":{_string(attempt.lease)},"task":{_string(attempt.task.id)},'
+            f'"agent":{_string(agent_id)},"ok":true,"runtime":{float(runtime)!r},'
+            f'"result":{result}}}'
+        )
     usage = "null" if attempt.usage is None else _encode(attempt.usage.view())
     return (
         f'{{"lease":{_string(attempt.lease)},"task":{_string(attempt.task.id)},'

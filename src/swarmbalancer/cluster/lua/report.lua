@@ -5,7 +5,8 @@
 -- KEYS[3] counters  hash: counter name -> integer (here: late_results)
 -- ARGV[1]           the reporting worker's agent id
 -- ARGV[2..]         outcomes (JSON): {"lease", "task", "agent", "ok", "result", "error",
---                   "retryable", "retry_after", "runtime", "usage"}
+--                   "retryable", "retry_after", "runtime", "usage"}; a plain success leaves
+--                   out error, retryable, retry_after and usage (their defaults)
 --
 -- An outcome is kept when its lease still exists and names this agent and the outcome's task:
 -- the lease is deleted (so a second report of it is late) and the outcome's text, untouched,
