@@ -20,11 +20,13 @@ from types import TracebackType
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from swarmbalancer.cluster import dead, rows
 from swarmbalancer.cluster.connect import TRANSIENT, connect, redact, split_store_url
 from swarmbalancer.cluster.handle import RemoteHandle
 from swarmbalancer.cluster.keys import SwarmKeys, check_agent_id
+from swarmbalancer.cluster.link import Link
 from swarmbalancer.cluster.replies import Replies
 from swarmbalancer.cluster.scripts import async_script
 from swarmbalancer.errors import ConfigError, NotRunning, StoreError, TaskRejected
@@ -120,6 +122,7 @@ class Client:
             raise ConfigError(f"store: cannot reach {redact(self.url)!r} ({exc})") from None
         self._redis = client
         self._submit = async_script(client, "submit")
+        self._link = Link(client)  # submits go here: hiredis packs their thousands of arguments
         keys = self.keys
         self._submit_keys = [keys.seq, keys.tasks, keys.idem, keys.inbox]
         self._replies = Replies(client, keys, self.id)
@@ -150,7 +153,23 @@ class Client:
         finally:
             self._redis = None
             self._replies = None
+            await self._link.aclose()
             await client.aclose()
+
+    async def _submit_part(self, part: list[str]) -> Any:
+        """One submit.lua call on the client's own link, by SHA (loaded again after a server
+        restart emptied the script cache)."""
+        script = self._submit
+        keys = self._submit_keys
+        call = ("EVALSHA", script.sha, len(keys), *keys, *part)
+        (reply,) = await self._link.call(call)
+        if isinstance(reply, NoScriptError):
+            loaded, reply = await self._link.call(("SCRIPT", "LOAD", script.script), call)
+            if isinstance(loaded, Exception):
+                raise loaded
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
     def _client(self) -> Redis:
         if self._redis is None:
@@ -280,7 +299,7 @@ class Client:
                 try:
                     for first, last in _calls(len(args) // 3):
                         part = args[3 * first : 3 * last]
-                        reply = await self._submit(keys=self._submit_keys, args=part)
+                        reply = await self._submit_part(part)
                         answers += _answers(part, reply)
                 except Exception as exc:
                     if isinstance(exc, TRANSIENT):
