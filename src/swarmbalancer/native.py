@@ -25,6 +25,7 @@ HOT_PATH: tuple[str, ...] = (
     "runtime.submission",
     "runtime.worker",
     "runtime.pump",
+    "cluster.rows",
 )
 
 

@@ -65,6 +65,27 @@ def test_a_hand_built_row_is_what_the_json_encoder_writes(
     assert json.loads(text)["id"] == task_id
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    payload=st.none() | st.booleans() | st.integers() | texts | st.lists(st.integers(), max_size=3),
+    max_retries=st.integers(min_value=0, max_value=10),
+    client=st.none() | texts,
+    wall=st.floats(min_value=1e9, max_value=2e9),
+    count=st.integers(min_value=1, max_value=3),
+)
+def test_a_plain_tasks_row_is_what_the_json_encoder_writes_batch_after_batch(
+    payload: object, max_retries: int, client: str | None, wall: float, count: int
+) -> None:
+    # plain tasks take the shortcut (the text between id and payload kept for the batch); the
+    # payload's JSON is checked against json.dumps itself, not against encode_payload
+    for n in range(count):
+        task = Task.create(payload, now=wall + n, task_id=f"t{n}", max_retries=max_retries)
+        text = new_row(task, client=client, wall=wall + n, max_payload_bytes=1 << 20)
+        encoded = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+        assert encode_payload(payload, 1 << 20) == encoded
+        assert text == json_row(task, client=client, wall=wall + n, payload=encoded)
+
+
 payloads = st.recursive(
     st.none() | st.booleans() | st.integers() | texts,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),

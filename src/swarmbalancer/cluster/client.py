@@ -30,8 +30,8 @@ from swarmbalancer.cluster.link import Link
 from swarmbalancer.cluster.replies import Replies
 from swarmbalancer.cluster.scripts import async_script
 from swarmbalancer.errors import ConfigError, NotRunning, StoreError, TaskRejected
-from swarmbalancer.model import MAX_RETRIES, Priority, Task
-from swarmbalancer.runtime.jobs import check_keywords, check_unique_ids, make_task, merged
+from swarmbalancer.model import MAX_RETRIES, Priority, Task, plain_task
+from swarmbalancer.runtime.jobs import Job, check_keywords, check_unique_ids, make_task, merged
 from swarmbalancer.store.record import TaskRecord
 
 #: The most rows one script call carries.
@@ -230,10 +230,17 @@ class Client:
         check_keywords(keywords)
         wall = time.time()
         tasks = []
+        plain = not keywords
+        retries, prefix, ids = self.max_retries, self._prefix, self._ids
         for item in payloads:
+            if plain and not isinstance(item, Job):  # a payload alone: nothing to validate yet
+                tasks.append(plain_task(f"{prefix}-{next(ids)}", item, retries, wall))
+                continue
             payload, fields = merged(item, keywords)
             tasks.append(self._make(payload, wall, **fields))
-        check_unique_ids(tasks)
+            plain = False
+        if not plain:  # generated ids are unique: only a batch naming some needs the check
+            check_unique_ids(tasks)
         return await self._send(tasks, self._rows(tasks, wall))
 
     def _make(self, payload: Any, wall: float, **fields: Any) -> Task:

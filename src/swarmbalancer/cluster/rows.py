@@ -18,6 +18,7 @@ from swarmbalancer.store.record import RecordState, TaskRecord
 
 _decode = json.loads
 _PRIORITIES = tuple(sorted(Priority))  # indexed by value: 0 critical .. 4 background
+_NORMAL = Priority.NORMAL
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
@@ -40,6 +41,19 @@ def row_tail(task: Task, *, client: str | None, wall: float, max_payload_bytes: 
     JSON or is longer than `max_payload_bytes` is a TaskRejected naming `payload`.
     """
     payload = encode_payload(task.payload, max_payload_bytes)
+    if (
+        task.attempt == 0
+        and task.priority is _NORMAL
+        and task.tenant is None
+        and task.deadline is None
+        and task.estimate is None
+        and task.affinity is None
+        and task.region is None
+        and task.idempotency_key is None
+        and task.period is None
+    ):  # a plain task: the text between its id and its payload is the same for the batch
+        middle = _plain_middle(task.max_retries, wall, client)
+        return f',"id":{_str(task.id)}{middle}{payload}}}'
     deadline, affinity = task.deadline, task.affinity
     names = "null" if affinity is None else "[" + ",".join(map(_str, sorted(affinity))) + "]"
     # Built by hand (a client's hot path: one per task), the fields in `json_row`'s order, each
@@ -54,6 +68,27 @@ def row_tail(task: Task, *, client: str | None, wall: float, max_payload_bytes: 
         f'"result":null,"error":null,"finished_wall":null,"client":{_text(client)},'
         f'"payload":{payload}}}'
     )
+
+
+_plain_cache: dict[tuple[int, float, str | None], str] = {}
+
+
+def _plain_middle(max_retries: int, wall: float, client: str | None) -> str:
+    """`row_tail`'s text from after a plain task's id up to its payload (kept for the last
+    batch: its tasks share `wall`, `client` and, mostly, `max_retries`)."""
+    key = (max_retries, wall, client)
+    middle = _plain_cache.get(key)
+    if middle is None:
+        middle = (
+            f',"state":"waiting","attempt":0,"priority":{int(_NORMAL)},"tenant":null,'
+            '"deadline":null,"estimate":null,"affinity":null,"region":null,"key":null,'
+            f'"max_retries":{int(max_retries)},"period":null,"submitted_wall":{wall!r},'
+            f'"result":null,"error":null,"finished_wall":null,"client":{_text(client)},'
+            '"payload":'
+        )
+        _plain_cache.clear()
+        _plain_cache[key] = middle
+    return middle
 
 
 def json_row(task: Task, *, client: str | None, wall: float, payload: str) -> str:

@@ -14,10 +14,18 @@ _string = json.encoder.encode_basestring_ascii
 def encode_payload(payload: Any, limit: int) -> str:
     """The payload as compact JSON, or TaskRejected naming `payload` when it is not JSON (or
     holds NaN/infinity) or its JSON is longer than `limit` bytes."""
-    try:
-        text = _encode(payload)
-    except (TypeError, ValueError) as exc:
-        raise TaskRejected(f"payload: not JSON-serialisable ({exc})") from None
+    kind = type(payload)
+    if payload is None:
+        text = "null"
+    elif kind is int:  # the encoder's own text for these, without its call
+        text = int.__repr__(payload)
+    elif kind is str:
+        text = _string(payload)
+    else:
+        try:
+            text = _encode(payload)
+        except (TypeError, ValueError) as exc:
+            raise TaskRejected(f"payload: not JSON-serialisable ({exc})") from None
     if len(text) > limit:  # ensure_ascii: one byte per character
         raise TaskRejected(f"payload: {len(text)} bytes of JSON exceed maxPayloadBytes ({limit})")
     return text
