@@ -47,7 +47,7 @@ fmt:
 	$(RUN) ruff format src tests benchmarks
 	$(RUN) ruff check --fix src tests benchmarks
 
-bench:
+bench: native
 	$(UV) run --frozen --group bench python benchmarks/overhead.py --peers
 	$(UV) run --frozen python benchmarks/balance_api.py
 	$(UV) run --frozen --group bench python benchmarks/balance.py

@@ -4,7 +4,7 @@
 
 The coordinator, its policies, the memory store and the metrics recorder run a few
 microseconds of Python per task; compiled by mypyc (part of mypy, as black and mypy itself are
-shipped) they run about 1.4-1.6x faster. The sources stay the only truth: the same `.py`
+shipped) they run about 1.5-1.8x faster. The sources stay the only truth: the same `.py`
 files are type-checked and compiled, and without a C compiler (or with `--clean`) Python
 imports them as they are. Nothing is rebuilt while every extension is newer than every source
 it was built from; `--check` exits 1 when one is stale, which the test suite refuses to run on.
