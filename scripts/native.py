@@ -49,20 +49,26 @@ def extension_of(source: Path) -> Path:
 
 
 def built() -> list[Path]:
-    """Every extension this script may have written (the group library included)."""
+    """Every extension in the package (a module dropped from the list included) and the group
+    library: what a rebuild or `--clean` removes."""
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    return [extension_of(PACKAGE / m) for m in MODULES] + [SRC / f"{GROUP}__mypyc{suffix}"]
+    return [*sorted(PACKAGE.rglob(f"*{suffix}")), SRC / f"{GROUP}__mypyc{suffix}"]
 
 
 def stale() -> list[str]:
     """The compiled modules older than a source of the group (any source: mypyc compiles the
-    group as one, so a change to one module can change the code of another)."""
+    group as one, so a change to one module can change the code of another), and any compiled
+    module no longer in the list (Python would still import it instead of its source)."""
     newest = max((PACKAGE / m).stat().st_mtime for m in MODULES)
-    return [
+    listed = {extension_of(PACKAGE / m) for m in MODULES}
+    old = [
         m
         for m in MODULES
         if extension_of(PACKAGE / m).exists() and extension_of(PACKAGE / m).stat().st_mtime < newest
     ]
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    unlisted = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob(f"*{suffix}") if p not in listed]
+    return old + unlisted
 
 
 def compiled() -> bool:
@@ -109,14 +115,10 @@ def main() -> int:
         if old:
             print(f"stale compiled modules: {', '.join(old)} (run make native)", file=sys.stderr)
         return 1 if old else 0
-    if compiled() and not stale() and not args.force:
+    if compiled() and not stale() and not args.force:  # up to date: nothing to do
         return 0
-    if (
-        shutil.which(
-            sysconfig.get_config_var("CC").split()[0] if sysconfig.get_config_var("CC") else "cc"
-        )
-        is None
-    ):
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
         clean()
         print("native: no C compiler found; swarmbalancer runs as pure Python", file=sys.stderr)
         return 0

@@ -59,7 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
     stale = _build_script().stale()
     if stale:
         pytest.exit(
-            f"compiled modules older than their sources: {', '.join(stale)}; "
+            f"compiled modules stale or no longer listed: {', '.join(stale)}; "
             "run `make native` (or `uv run python scripts/native.py --clean` to test the sources)",
             returncode=4,
         )
