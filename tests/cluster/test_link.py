@@ -55,6 +55,24 @@ def test_replies_come_in_order_and_an_error_reply_is_its_exception_in_its_place(
         first_error(replies)
 
 
+def test_a_script_the_server_lost_is_loaded_and_called_in_one_go_and_its_error_is_raised(
+    server: RedisServer, sync_redis: Redis
+) -> None:
+    source = "return ARGV[1] .. redis.call('GET', KEYS[1])"
+    sha = sync_redis.script_load(source)
+    sync_redis.set("k", "v")
+
+    async def body(link: Link) -> list[Any]:
+        first = await link.evalsha(sha, source, ["k"], ["a"])
+        sync_redis.script_flush()  # as a restarted server: the script cache is empty
+        second = await link.evalsha(sha, source, ["k"], ["b"])
+        with pytest.raises(ResponseError):
+            await link.evalsha(sha, source, ["k"], [])  # ARGV[1] is nil: a script error
+        return [first, second, sync_redis.script_exists(sha)]
+
+    assert run(server, body) == [b"av", b"bv", [True]]
+
+
 def test_a_blocking_command_waits_its_time_without_a_read_timeout(
     server: RedisServer, sync_redis: Redis
 ) -> None:

@@ -20,7 +20,6 @@ from types import TracebackType
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from swarmbalancer.cluster import dead, rows
 from swarmbalancer.cluster.connect import TRANSIENT, connect, redact, split_store_url
@@ -160,16 +159,7 @@ class Client:
         """One submit.lua call on the client's own link, by SHA (loaded again after a server
         restart emptied the script cache)."""
         script = self._submit
-        keys = self._submit_keys
-        call = ("EVALSHA", script.sha, len(keys), *keys, *part)
-        (reply,) = await self._link.call(call)
-        if isinstance(reply, NoScriptError):
-            loaded, reply = await self._link.call(("SCRIPT", "LOAD", script.script), call)
-            if isinstance(loaded, Exception):
-                raise loaded
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
+        return await self._link.evalsha(script.sha, script.script, self._submit_keys, part)
 
     def _client(self) -> Redis:
         if self._redis is None:

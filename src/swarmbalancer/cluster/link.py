@@ -24,7 +24,7 @@ from redis._parsers.base import BaseParser
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError
+from redis.exceptions import DataError, NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 #: Bytes read from the socket at a time.
@@ -70,6 +70,21 @@ class Link:
             if isinstance(exc, OSError):
                 raise RedisConnectionError(f"Error reading from the server: {exc}") from None
             raise
+
+    async def evalsha(
+        self, sha: str, source: object, keys: Sequence[Any], args: Sequence[Any]
+    ) -> Any:
+        """A Lua script's reply, called by SHA; a server that lost the script (NOSCRIPT, after
+        a restart) is sent its `source` and the call again in one round trip. An error reply
+        is raised."""
+        call = ("EVALSHA", sha, len(keys), *keys, *args)
+        (reply,) = await self.call(call)
+        if isinstance(reply, NoScriptError):
+            replies = await self.call(("SCRIPT", "LOAD", source), call)
+            first_error(replies)
+            reply = replies[1]
+        first_error([reply])
+        return reply
 
     async def _read(self) -> Any:
         parser, reader = self._parser, self._reader

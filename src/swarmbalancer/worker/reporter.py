@@ -8,11 +8,11 @@ import asyncio
 import logging
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from swarmbalancer.cluster.connect import TRANSIENT
 from swarmbalancer.cluster.keys import SwarmKeys
-from swarmbalancer.cluster.link import Link, first_error
+from swarmbalancer.cluster.link import Link
 from swarmbalancer.cluster.scripts import async_script
 
 log = logging.getLogger("swarmbalancer.worker")
@@ -72,13 +72,10 @@ class Reporter:
     async def _send(self, outcomes: list[str]) -> None:
         pause = 0.05
         while True:
-            call = ("EVALSHA", self._sha, len(self._keys), *self._keys, self._agent_id, *outcomes)
-            try:
-                (kept,) = await self._link.call(call)
-                if isinstance(kept, NoScriptError):  # the server restarted: load it again
-                    first_error(await self._link.call(("SCRIPT", "LOAD", self._script.script)))
-                    continue
-                first_error([kept])
+            try:  # a server that restarted and lost the script is sent it again
+                kept = await self._link.evalsha(
+                    self._sha, self._script.script, self._keys, (self._agent_id, *outcomes)
+                )
             except (RedisError, OSError) as exc:
                 # if the server ran the script before the connection broke, sending again
                 # finds the leases gone: those outcomes count as late, none is recorded twice.
