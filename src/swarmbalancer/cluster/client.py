@@ -29,8 +29,9 @@ from swarmbalancer.cluster.link import Link
 from swarmbalancer.cluster.replies import Replies
 from swarmbalancer.cluster.scripts import async_script
 from swarmbalancer.errors import ConfigError, NotRunning, StoreError, TaskRejected
-from swarmbalancer.model import MAX_RETRIES, Priority, Task, plain_task
-from swarmbalancer.runtime.jobs import Job, check_keywords, check_unique_ids, make_task, merged
+from swarmbalancer.model import MAX_RETRIES, Priority, Task
+from swarmbalancer.runtime.jobs import check_keywords, check_unique_ids, make_task, merged
+from swarmbalancer.runtime.submission import make_batch
 from swarmbalancer.store.record import TaskRecord
 
 #: The most rows one script call carries.
@@ -219,16 +220,9 @@ class Client:
         self._client()
         check_keywords(keywords)
         wall = time.time()
-        tasks = []
-        plain = not keywords
-        retries, prefix, ids = self.max_retries, self._prefix, self._ids
-        for item in payloads:
-            if plain and not isinstance(item, Job):  # a payload alone: nothing to validate yet
-                tasks.append(plain_task(f"{prefix}-{next(ids)}", item, retries, wall))
-                continue
-            payload, fields = merged(item, keywords)
-            tasks.append(self._make(payload, wall, **fields))
-            plain = False
+        tasks, plain = make_batch(
+            payloads, keywords, wall, self._make_item, self._prefix, self._ids, self.max_retries
+        )
         if not plain:  # generated ids are unique: only a batch naming some needs the check
             check_unique_ids(tasks)
         return await self._send(tasks, self._rows(tasks, wall))
@@ -245,6 +239,10 @@ class Client:
             relative_hint="a client's deadlines are Unix times, use `within` for a relative one",
             **fields,
         )
+
+    def _make_item(self, item: Any, keywords: dict[str, Any], wall: float) -> Task:
+        payload, fields = merged(item, keywords)
+        return self._make(payload, wall, **fields)
 
     def _new_id(self) -> str:
         return f"{self._prefix}-{next(self._ids)}"

@@ -3,7 +3,7 @@ and waiting for room under `maxQueueSize`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from mypy_extensions import mypyc_attr
@@ -13,6 +13,32 @@ from swarmbalancer.model import Task, plain_task
 from swarmbalancer.runtime.durability import Durability
 from swarmbalancer.runtime.handles import TaskHandle
 from swarmbalancer.runtime.jobs import Job, check_unique_ids, make_task, merged
+
+
+def make_batch(
+    items: Iterable[Any],
+    keywords: dict[str, Any],
+    now: float,
+    make_item: Callable[[Any, dict[str, Any], float], Task],
+    prefix: str,
+    ids: Iterator[int],
+    retries: int,
+) -> tuple[list[Task], bool]:
+    """A batch's validated tasks (`make_item` validates an item with keywords or a Job; a
+    payload alone becomes a plain task with the next id `prefix`-n), and whether all are plain:
+    those have fresh generated ids, so the batch's id checks can be skipped. `Balancer` and
+    `Client` both build their batches here."""
+    if keywords:
+        return [make_item(item, keywords, now) for item in items], False
+    tasks: list[Task] = []
+    plain = True
+    for item in items:
+        if isinstance(item, Job):
+            tasks.append(make_item(item, keywords, now))
+            plain = False
+        else:
+            tasks.append(plain_task(f"{prefix}-{next(ids)}", item, retries, now))
+    return tasks, plain
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # Balancer's subclasses
@@ -48,20 +74,10 @@ class Submission(Durability):
     def _make_batch(
         self, items: Iterable[Any], keywords: dict[str, Any], now: float
     ) -> tuple[list[Task], bool]:
-        """The batch's validated tasks, and whether all are plain (a payload alone, no Job, no
-        keywords): those have fresh generated ids, so the batch's id checks can be skipped."""
-        if keywords:
-            return [self._make_item(item, keywords, now) for item in items], False
-        retries, prefix, ids = self.config.max_retries, self._prefix, self._ids
-        tasks: list[Task] = []
-        plain = True
-        for item in items:
-            if isinstance(item, Job):
-                tasks.append(self._make_item(item, keywords, now))
-                plain = False
-            else:
-                tasks.append(plain_task(f"{prefix}-{next(ids)}", item, retries, now))
-        return tasks, plain
+        """`make_batch` with this balancer's ids, retries and validation."""
+        return make_batch(
+            items, keywords, now, self._make_item, self._prefix, self._ids, self.config.max_retries
+        )
 
     def _check_batch(self, tasks: list[Task]) -> None:
         """Refuse a batch with a task id twice, or one that cannot fit a `raise` queue."""
